@@ -1,0 +1,50 @@
+"""The structured schema of bilancio's Hydra config (types checked at compose time)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from bilancio.model import ModelParams
+
+
+@dataclass
+class BilancioConfig:
+    """Mirror of ModelParams; the model validates domains, this validates types."""
+
+    n_agents: int = 100
+    maturity_days: int = 10
+    q_total: float = 10000
+    kappa: float = 1.0
+    concentration: float = 1.0
+    mu: float = 0.5
+    monotonicity: float = 0.0
+    seed: int = 42
+    outside_mid_ratio: float = 1.0
+    face_value: float = 20
+    vbt_share: float = 0.25
+    dealer_share: float = 0.125
+    liquidity_mode: str = "uniform"
+    liquidity_agent: str = "H1"
+    default_handling: str = "fail-fast"
+    rollover: bool = True
+    max_days: int | None = None
+    quiet_days: int = 2
+    stop_rule: str = "horizon"
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="bilancio_schema", node=BilancioConfig)
+
+
+def params_from_config(cfg: DictConfig | dict[str, Any]) -> ModelParams:
+    """Model parameters from a composed config (extra keys such as ``hydra`` are ignored)."""
+    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    names = ModelParams.field_names()
+    return ModelParams(**{k: data[k] for k in names if k in data})
+
+
+assert {f.name for f in fields(BilancioConfig)} == set(ModelParams.field_names())

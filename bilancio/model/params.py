@@ -1,0 +1,159 @@
+"""Model parameters (MODEL.md §1): a frozen, validated dataclass."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+DEFAULT_HANDLINGS = ("fail-fast", "expel-agent")
+LIQUIDITY_MODES = ("uniform", "single_at")
+STOP_RULES = ("horizon", "bilancio")
+REGIMES = ("passive", "active")
+
+
+class ParameterError(ValueError):
+    """A parameter outside its domain. Carries the name, the value and the allowed domain."""
+
+    def __init__(self, name: str, value: Any, domain: str):
+        self.name = name
+        self.value = value
+        self.domain = domain
+        super().__init__(f"invalid {name}={value!r}: allowed {domain}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_int(name: str, value: Any, minimum: int, domain: str) -> int:
+    if not _is_int(value) or value < minimum:
+        raise ParameterError(name, value, domain)
+    return int(value)
+
+
+def check_real(
+    name: str,
+    value: Any,
+    domain: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` as a float if it is a finite real number inside [low, high]."""
+    if not _is_real(value) or not math.isfinite(value):
+        raise ParameterError(name, value, domain)
+    v = float(value)
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ParameterError(name, value, domain)
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ParameterError(name, value, domain)
+    return v
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ParameterError(name, value, "one of " + ", ".join(repr(c) for c in choices))
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ParameterError(name, value, "true or false")
+    return value
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Every parameter of MODEL.md §1, validated on construction.
+
+    ``max_days=None`` means the default ``max(30, maturity_days + 5)``; read the effective
+    value from :attr:`horizon_days`.
+    """
+
+    n_agents: int = 100
+    maturity_days: int = 10
+    q_total: float = 10000
+    kappa: float = 1.0
+    concentration: float = 1.0
+    mu: float = 0.5
+    monotonicity: float = 0.0
+    seed: int = 42
+    outside_mid_ratio: float = 1.0
+    face_value: float = 20
+    vbt_share: float = 0.25
+    dealer_share: float = 0.125
+    liquidity_mode: str = "uniform"
+    liquidity_agent: str = "H1"
+    default_handling: str = "fail-fast"
+    rollover: bool = True
+    max_days: int | None = None
+    quiet_days: int = 2
+    stop_rule: str = "horizon"
+
+    def __post_init__(self) -> None:
+        for name, value in _validated(self).items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def horizon_days(self) -> int:
+        """Number of simulated days: days 0 .. horizon_days − 1."""
+        if self.max_days is not None:
+            return self.max_days
+        return max(30, self.maturity_days + 5)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+def _validated(p: ModelParams) -> dict[str, Any]:
+    """Check every field; return the normalised values (ints as int, reals as float)."""
+    out: dict[str, Any] = {}
+    out["n_agents"] = n = check_int("n_agents", p.n_agents, 3, "an integer >= 3")
+    out["maturity_days"] = check_int("maturity_days", p.maturity_days, 1, "an integer >= 1")
+    out["q_total"] = check_real("q_total", p.q_total, "a finite number > 0", low=0, low_open=True)
+    out["kappa"] = check_real("kappa", p.kappa, "a finite number > 0", low=0, low_open=True)
+    out["concentration"] = check_real(
+        "concentration", p.concentration, "a finite number > 0", low=0, low_open=True
+    )
+    out["mu"] = check_real("mu", p.mu, "a number in [0, 1]", low=0, high=1)
+    out["monotonicity"] = check_real(
+        "monotonicity", p.monotonicity, "a number in [-1, 1]", low=-1, high=1
+    )
+    out["seed"] = check_int("seed", p.seed, 0, "an integer >= 0")
+    out["outside_mid_ratio"] = check_real(
+        "outside_mid_ratio", p.outside_mid_ratio, "a number in (0, 2]", low=0, high=2, low_open=True
+    )
+    out["face_value"] = check_real(
+        "face_value", p.face_value, "a finite number > 0", low=0, low_open=True
+    )
+    out["vbt_share"] = check_real("vbt_share", p.vbt_share, "a finite number >= 0", low=0)
+    out["dealer_share"] = check_real("dealer_share", p.dealer_share, "a finite number >= 0", low=0)
+    out["liquidity_mode"] = check_choice("liquidity_mode", p.liquidity_mode, LIQUIDITY_MODES)
+    if not isinstance(p.liquidity_agent, str) or p.liquidity_agent not in {
+        f"H{i}" for i in range(1, n + 1)
+    }:
+        raise ParameterError("liquidity_agent", p.liquidity_agent, f"a trader name H1..H{n}")
+    out["liquidity_agent"] = p.liquidity_agent
+    out["default_handling"] = check_choice("default_handling", p.default_handling, DEFAULT_HANDLINGS)
+    out["rollover"] = check_bool("rollover", p.rollover)
+    if p.max_days is not None:
+        out["max_days"] = check_int("max_days", p.max_days, 1, "an integer >= 1 or null")
+    out["quiet_days"] = check_int("quiet_days", p.quiet_days, 1, "an integer >= 1")
+    out["stop_rule"] = check_choice("stop_rule", p.stop_rule, STOP_RULES)
+    return out
+
+
+def check_regime(regime: Any) -> str:
+    return check_choice("regime", regime, REGIMES)
