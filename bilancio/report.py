@@ -17,7 +17,8 @@ def format_run(params: ModelParams, result: RunResult) -> str:
     """A short, readable block: the scenario in one line, then one metric per line."""
     head = (
         f"{result.regime} run  n={params.n_agents} T={params.maturity_days} Q={params.q_total:g} "
-        f"κ={params.kappa:g} c={params.concentration:g} μ={params.mu:g} ρ={params.outside_mid_ratio:g} "
+        f"κ={params.kappa:g} c={params.concentration:g} μ={params.mu:g} "
+        f"ρ={params.outside_mid_ratio:g} "
         f"seed={params.seed} {params.default_handling}"
     )
     rows = [

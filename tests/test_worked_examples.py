@@ -41,9 +41,7 @@ def test_example_a_fail_fast() -> None:
     assert ledger.cash == [40.0, 40.0, 40.0]  # the partial payment was undone
 
 
-EXAMPLE_B = dict(
-    n_agents=5, maturity_days=3, q_total=100, kappa=1, concentration=1, mu=0.5, seed=7
-)
+EXAMPLE_B = dict(n_agents=5, maturity_days=3, q_total=100, kappa=1, concentration=1, mu=0.5, seed=7)
 
 
 def test_example_b_scenario() -> None:
@@ -78,7 +76,13 @@ def test_example_b_fail_fast() -> None:
 
 
 EXAMPLE_C = dict(
-    n_agents=5, maturity_days=10, q_total=100, kappa=0.5, concentration=1, mu=0.5, seed=42,
+    n_agents=5,
+    maturity_days=10,
+    q_total=100,
+    kappa=0.5,
+    concentration=1,
+    mu=0.5,
+    seed=42,
     outside_mid_ratio=0.9,
 )
 

@@ -48,8 +48,7 @@ def run(
     """Run days 0 .. max_days − 1 on ``ledger`` (mutated) and say how the run ended."""
     out = Outcome()
     fail_fast = rules.default_handling == "fail-fast"
-    n_orig = ledger.n_original
-    last_due = max(ledger.due[:n_orig], default=0)
+    last_due = max(ledger.original_due, default=0)
     n_agents = len(ledger.names)
     quiet_streak = 0
     for t in range(rules.max_days):
@@ -98,8 +97,8 @@ def settle_due(
     if not due_ids:
         return settled, False
     cash, state, defaulted = ledger.cash, ledger.state, ledger.defaulted
-    debtor, holder, amount, settled_on = ledger.debtor, ledger.holder, ledger.amount, ledger.settled_on
-    n_orig = ledger.n_original
+    debtor, holder, amount = ledger.debtor, ledger.holder, ledger.amount
+    rolled, settled_on = ledger.rolled, ledger.settled_on
     for pid in due_ids:
         d = debtor[pid]
         if state[pid] or defaulted[d]:
@@ -112,7 +111,7 @@ def settle_due(
             cash[d] = have - pay
             cash[c] += pay
             state[pid] = SETTLED
-            if pid < n_orig:
+            if not rolled[pid]:
                 settled_on[pid] = day
             settled.append(pid)
             if record is not None and a > 0:
@@ -130,31 +129,21 @@ def settle_due(
 def roll_over(ledger: Ledger, settled: list[int], day: int) -> None:
     """Re-issue each payable settled today to the agent it paid (§3.4).
 
-    This is ``Ledger.add_payable`` inlined: rollover creates most of a run's payables.
+    The new payable continues the settled one's chain (same id), due ``day + distance``.
     """
     cash, defaulted, by_day = ledger.cash, ledger.defaulted, ledger.by_day
     debtor, holder, amount = ledger.debtor, ledger.holder, ledger.amount
-    due, distance, state = ledger.due, ledger.distance, ledger.state
-    pid = len(amount)
-    for old in settled:
-        d, h = debtor[old], holder[old]
+    due, distance, state, rolled = ledger.due, ledger.distance, ledger.state, ledger.rolled
+    for pid in settled:
+        d, h = debtor[pid], holder[pid]
         if defaulted[d] or defaulted[h]:
             continue
-        a = amount[old]
-        dist = distance[old]
-        new_due = day + dist
-        debtor.append(d)
-        holder.append(h)
-        amount.append(a)
-        due.append(new_due)
-        distance.append(dist)
-        state.append(OPEN)
-        ids = by_day.get(new_due)
-        if ids is None:
-            by_day[new_due] = [pid]
-        else:
-            ids.append(pid)
-        pid += 1
+        a = amount[pid]
+        new_due = day + distance[pid]
+        due[pid] = new_due
+        state[pid] = OPEN
+        rolled[pid] = True
+        by_day[new_due].append(pid)
         have = cash[h]
         lend = a if have >= a else have
         cash[h] = have - lend

@@ -1,18 +1,24 @@
 """The books shared by the settlement engine and the market: cash, payables, defaults.
 
-Payables live in parallel lists indexed by a payable id; ids are given in creation order, so
-"row order" (MODEL.md §2.7) is simply ascending id. The first ``n_original`` ids are the
-scenario's payables; later ids are rolled-over ones.
+A payable and everything it is rolled over into form one *chain* (MODEL.md §3.4 re-issues a
+settled payable as a new one of the same amount): at any moment a chain has at most one
+instance, so its state lives in parallel lists indexed by the chain id, which is the original
+payable's row. Rollover updates the chain in place instead of appending a payable.
+
+Row order (MODEL.md §2.7) is creation order: ``by_day[d]`` lists the chains due on day d in the
+order their current instances were created, which is the order they must be settled in.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from .scenario import Scenario
 
-# Payable states.
+# States of a chain's current instance.
 OPEN, SETTLED, DEFAULTED = 0, 1, 2
 
-# A payment is "in full" when cash >= amount - EPS (MODEL.md §2.6).
+# A payment is "in full" when cash >= amount − EPS (MODEL.md §2.6).
 EPS = 1e-9
 
 
@@ -25,32 +31,21 @@ class Ledger:
         self.cash: list[float] = [float(c) for c in scenario.cash]
         self.defaulted: list[bool] = [False] * len(self.names)
         self.n_defaulted = 0
-        self.debtor: list[int] = []
-        self.creditor: list[int] = []  # original creditor (original payables only)
-        self.holder: list[int] = []  # who will be paid (changes when a claim is sold)
-        self.amount: list[float] = []
-        self.due: list[int] = []
-        self.distance: list[int] = []  # maturity_distance, the rollover period
-        self.state: list[int] = []
-        self.settled_on: list[int] = []  # day settled in full, -1 if not (originals only)
-        self.by_day: dict[int, list[int]] = {}
-        for p in scenario.payables:
-            self.creditor.append(index[p.creditor])
-            self.settled_on.append(-1)
-            self.add_payable(index[p.debtor], index[p.creditor], p.amount, p.due, p.due)
-        self.n_original = len(self.amount)
-
-    def add_payable(self, debtor: int, holder: int, amount: float, due: int, distance: int) -> int:
-        """Append a payable (rolled payables use this; the engine inlines it in its hot loop)."""
-        pid = len(self.amount)
-        self.debtor.append(debtor)
-        self.holder.append(holder)
-        self.amount.append(amount)
-        self.due.append(due)
-        self.distance.append(distance)
-        self.state.append(OPEN)
-        self.by_day.setdefault(due, []).append(pid)
-        return pid
+        pays = scenario.payables
+        self.n_original = n = len(pays)
+        self.debtor: list[int] = [index[p.debtor] for p in pays]
+        self.creditor: list[int] = [index[p.creditor] for p in pays]  # original creditor
+        self.holder: list[int] = list(self.creditor)  # who the current instance pays
+        self.amount: list[float] = [p.amount for p in pays]
+        self.original_due: list[int] = [p.due for p in pays]
+        self.due: list[int] = list(self.original_due)  # due day of the current instance
+        self.distance: list[int] = list(self.original_due)  # maturity distance = rollover period
+        self.state: list[int] = [OPEN] * n
+        self.rolled: list[bool] = [False] * n  # current instance is a rollover, not the original
+        self.settled_on: list[int] = [-1] * n  # day the original was settled in full, or −1
+        self.by_day: defaultdict[int, list[int]] = defaultdict(list)
+        for pid, day in enumerate(self.original_due):
+            self.by_day[day].append(pid)
 
     def is_live(self, pid: int) -> bool:
         """Open and not written off (an expelled debtor's liabilities are written off)."""
@@ -61,12 +56,8 @@ class Ledger:
             self.defaulted[agent] = True
             self.n_defaulted += 1
 
-    def transfer(self, payer: int, payee: int, amount: float) -> None:
-        self.cash[payer] -= amount
-        self.cash[payee] += amount
-
     def any_open(self) -> bool:
-        return any(self.is_live(pid) for pid in range(len(self.state)))
+        return any(self.is_live(pid) for pid in range(self.n_original))
 
     def total_cash(self) -> float:
         return sum(self.cash)

@@ -18,7 +18,7 @@ class DayOneStats:
 
 def day_one_stats(ledger: Ledger, outcome: Outcome) -> DayOneStats:
     """α₁, HHI⁺₁ (scenario statistics, original creditors) and Mpeak₁, v₁ (the replay)."""
-    ids = [pid for pid in range(ledger.n_original) if ledger.due[pid] == 1]
+    ids = [pid for pid, due in enumerate(ledger.original_due) if due == 1]
     if not ids:
         return DayOneStats(None, None, None, None)
     total = sum(ledger.amount[pid] for pid in ids)
@@ -62,7 +62,7 @@ def face_totals(ledger: Ledger) -> tuple[float, float, int]:
     for pid in range(ledger.n_original):
         a = ledger.amount[pid]
         total += a
-        if ledger.settled_on[pid] == ledger.due[pid]:
+        if ledger.settled_on[pid] == ledger.original_due[pid]:
             clears += 1
         else:
             unpaid += a

@@ -146,7 +146,9 @@ def _validated(p: ModelParams) -> dict[str, Any]:
     }:
         raise ParameterError("liquidity_agent", p.liquidity_agent, f"a trader name H1..H{n}")
     out["liquidity_agent"] = p.liquidity_agent
-    out["default_handling"] = check_choice("default_handling", p.default_handling, DEFAULT_HANDLINGS)
+    out["default_handling"] = check_choice(
+        "default_handling", p.default_handling, DEFAULT_HANDLINGS
+    )
     out["rollover"] = check_bool("rollover", p.rollover)
     if p.max_days is not None:
         out["max_days"] = check_int("max_days", p.max_days, 1, "an integer >= 1 or null")

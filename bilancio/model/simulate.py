@@ -5,7 +5,7 @@ from __future__ import annotations
 from .engine import DayHook, Outcome, Rules, run
 from .ledger import Ledger
 from .metrics import day_one_stats, face_totals
-from .params import ModelParams, check_choice, check_regime, DEFAULT_HANDLINGS, STOP_RULES
+from .params import DEFAULT_HANDLINGS, STOP_RULES, ModelParams, check_choice, check_regime
 from .results import RunResult
 from .scenario import Scenario, generate
 
@@ -20,7 +20,9 @@ def rules_of(params: ModelParams) -> Rules:
     )
 
 
-def simulate(params: ModelParams, regime: str = "passive", *, on_day_end: DayHook | None = None) -> RunResult:
+def simulate(
+    params: ModelParams, regime: str = "passive", *, on_day_end: DayHook | None = None
+) -> RunResult:
     """Generate the scenario of ``params`` and run it in ``regime`` ("passive" or "active")."""
     if not isinstance(params, ModelParams):
         raise TypeError(f"params must be a ModelParams, not {type(params).__name__}")
@@ -42,7 +44,7 @@ def run_scenario(
     stop_rule: str = "horizon",
     on_day_end: DayHook | None = None,
 ) -> tuple[RunResult, Ledger]:
-    """Run an explicitly given scenario in the passive regime; return its metrics and final books."""
+    """Run a hand-written scenario (passive regime); return its metrics and the final books."""
     rules = Rules(
         default_handling=check_choice("default_handling", default_handling, DEFAULT_HANDLINGS),
         rollover=rollover,
@@ -58,10 +60,7 @@ def run_scenario(
 def measure(ledger: Ledger, outcome: Outcome, regime: str) -> RunResult:
     """The §4 metrics of a finished run."""
     total, unpaid, clears = face_totals(ledger)
-    if outcome.failed_fast:
-        n_defaults = 1
-    else:
-        n_defaults = ledger.n_defaulted
+    n_defaults = 1 if outcome.failed_fast else ledger.n_defaulted
     delta = unpaid / total if total > 0 else None
     day1 = day_one_stats(ledger, outcome)
     return RunResult(
@@ -72,7 +71,7 @@ def measure(ledger: Ledger, outcome: Outcome, regime: str) -> RunResult:
         mpeak_1=day1.mpeak,
         v_1=day1.v,
         hhi_plus_1=day1.hhi_plus,
-        time_to_stability=max(ledger.due[: ledger.n_original], default=None),
+        time_to_stability=max(ledger.original_due, default=None),
         n_defaults=n_defaults,
         n_clears=clears,
         days_run=outcome.days_run,

@@ -1,0 +1,98 @@
+"""Bad input raises a ValueError naming the parameter, the value and the allowed domain."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from bilancio.model import ModelParams, ParameterError, simulate
+
+
+def _rejects(pattern: str, **kwargs) -> ParameterError:
+    with pytest.raises(ValueError, match=pattern) as info:
+        ModelParams(**kwargs)
+    assert isinstance(info.value, ParameterError)
+    return info.value
+
+
+def test_two_agents() -> None:
+    err = _rejects(r"n_agents=2.*integer >= 3", n_agents=2)
+    assert (err.name, err.value) == ("n_agents", 2)
+
+
+def test_zero_kappa() -> None:
+    _rejects(r"kappa=0.*> 0", kappa=0)
+
+
+def test_mu_above_one() -> None:
+    _rejects(r"mu=1\.5.*\[0, 1\]", mu=1.5)
+
+
+def test_negative_concentration() -> None:
+    _rejects(r"concentration=-1.*> 0", concentration=-1)
+
+
+def test_unknown_default_handling() -> None:
+    _rejects(r"default_handling='expel'.*'fail-fast', 'expel-agent'", default_handling="expel")
+
+
+def test_non_integer_seed() -> None:
+    _rejects(r"seed=1\.5.*integer >= 0", seed=1.5)
+
+
+def test_string_seed() -> None:
+    _rejects(r"seed='42'.*integer", seed="42")
+
+
+def test_nan() -> None:
+    _rejects(r"kappa=nan.*finite", kappa=math.nan)
+
+
+def test_infinite() -> None:
+    _rejects(r"q_total=inf.*finite", q_total=math.inf)
+
+
+def test_infinite_mu() -> None:
+    _rejects(r"mu=-inf", mu=-math.inf)
+
+
+def test_boolean_is_not_a_number() -> None:
+    _rejects(r"n_agents=True", n_agents=True)
+
+
+def test_outside_mid_ratio_domain() -> None:
+    _rejects(r"outside_mid_ratio=0.*\(0, 2\]", outside_mid_ratio=0)
+    _rejects(r"outside_mid_ratio=2\.5", outside_mid_ratio=2.5)
+
+
+def test_liquidity_agent_must_be_a_trader() -> None:
+    _rejects(r"liquidity_agent='H6'.*H1\.\.H5", n_agents=5, liquidity_agent="H6")
+
+
+def test_unknown_regime() -> None:
+    with pytest.raises(ValueError, match=r"regime='both'.*'passive', 'active'"):
+        simulate(ModelParams(), regime="both")
+
+
+def test_frozen_and_defaults() -> None:
+    p = ModelParams()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.kappa = 2.0  # type: ignore[misc]
+    assert (p.n_agents, p.maturity_days, p.q_total, p.kappa, p.mu, p.seed) == (
+        100,
+        10,
+        10000.0,
+        1.0,
+        0.5,
+        42,
+    )
+    assert p.horizon_days == 30
+    assert ModelParams(maturity_days=40).horizon_days == 45
+    assert (p.default_handling, p.stop_rule, p.rollover, p.quiet_days) == (
+        "fail-fast",
+        "horizon",
+        True,
+        2,
+    )
