@@ -8,15 +8,14 @@ import hydra
 from omegaconf import DictConfig
 
 from bilancio.config import params_from_config, register_configs
-from bilancio.model import ParameterError, simulate
-from bilancio.report import format_run
+from bilancio.model import ParameterError, simulate_pair
+from bilancio.report import format_pair
 
 
 def run_once(cfg: DictConfig) -> None:
-    """Run the passive model for the composed config and print its metrics."""
+    """Run one pair (passive and active) for the composed config and print its metrics."""
     params = params_from_config(cfg)
-    result = simulate(params, regime="passive")
-    print(format_run(params, result))
+    print(format_pair(params, simulate_pair(params)))
 
 
 def main() -> None:

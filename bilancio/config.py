@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from bilancio.model import ModelParams
+
+
+@dataclass
+class SpreadsConfig:
+    short: float = 0.20
+    mid: float = 0.30
+    long: float = 0.40
+
+
+@dataclass
+class RiskConfig:
+    enabled: bool = True
+    prior_default_prob: float = 0.05
+    prior_weight: float = 10
+    lookback: int = 5
+    base_premium: float = 0.02
+    urgency: float = 0.10
+    buy_premium_multiplier: float = 2.0
+
+
+@dataclass
+class MarketConfig:
+    spreads: SpreadsConfig = field(default_factory=SpreadsConfig)
+    horizon: int = 10
+    risk: RiskConfig = field(default_factory=RiskConfig)
 
 
 @dataclass
@@ -34,6 +59,7 @@ class BilancioConfig:
     max_days: int | None = None
     quiet_days: int = 2
     stop_rule: str = "horizon"
+    market: MarketConfig = field(default_factory=MarketConfig)
 
 
 def register_configs() -> None:
@@ -45,6 +71,3 @@ def params_from_config(cfg: DictConfig | dict[str, Any]) -> ModelParams:
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
     names = ModelParams.field_names()
     return ModelParams(**{k: data[k] for k in names if k in data})
-
-
-assert {f.name for f in fields(BilancioConfig)} == set(ModelParams.field_names())

@@ -1,12 +1,19 @@
 """The bilancio model: pure functions of their parameters (no I/O, no globals)."""
 
-from .params import ModelParams, ParameterError
-from .results import RunResult
+from .market import dealer_quotes
+from .params import MarketParams, ModelParams, ParameterError, RiskParams, Spreads
+from .results import PairResult, RunResult
 from .scenario import Payable, Scenario, generate
-from .simulate import run_scenario, simulate
+from .simulate import run_scenario, simulate, simulate_pair
 
 __all__ = [
+    "MarketParams",
     "ModelParams",
+    "PairResult",
+    "RiskParams",
+    "Spreads",
+    "dealer_quotes",
+    "simulate_pair",
     "ParameterError",
     "Payable",
     "RunResult",

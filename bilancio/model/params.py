@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 DEFAULT_HANDLINGS = ("fail-fast", "expel-agent")
@@ -71,6 +72,98 @@ def check_bool(name: str, value: Any) -> bool:
 
 
 @dataclass(frozen=True)
+class Spreads:
+    """VBT spread O_b per maturity bucket (MODEL.md §5.2), per unit of face."""
+
+    short: float = 0.20
+    mid: float = 0.30
+    long: float = 0.40
+
+    def __post_init__(self) -> None:
+        for name in ("short", "mid", "long"):
+            value = check_real(
+                f"market.spreads.{name}", getattr(self, name), "a finite number >= 0", low=0
+            )
+            object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True)
+class RiskParams:
+    """The risk assessment of MODEL.md §5.6."""
+
+    enabled: bool = True
+    prior_default_prob: float = 0.05
+    prior_weight: float = 10
+    lookback: int = 5
+    base_premium: float = 0.02
+    urgency: float = 0.10
+    buy_premium_multiplier: float = 2.0
+
+    def __post_init__(self) -> None:
+        p = "market.risk."
+        checked = {
+            "enabled": check_bool(p + "enabled", self.enabled),
+            "prior_default_prob": check_real(
+                p + "prior_default_prob",
+                self.prior_default_prob,
+                "a number in [0, 1)",
+                low=0,
+                high=1,
+                high_open=True,
+            ),
+            "prior_weight": check_real(
+                p + "prior_weight", self.prior_weight, "a finite number > 0", low=0, low_open=True
+            ),
+            "lookback": check_int(p + "lookback", self.lookback, 1, "an integer >= 1"),
+            "base_premium": check_real(
+                p + "base_premium", self.base_premium, "a finite number >= 0", low=0
+            ),
+            "urgency": check_real(p + "urgency", self.urgency, "a finite number >= 0", low=0),
+            "buy_premium_multiplier": check_real(
+                p + "buy_premium_multiplier",
+                self.buy_premium_multiplier,
+                "a finite number >= 0",
+                low=0,
+            ),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True)
+class MarketParams:
+    """Market parameters of MODEL.md §5.8 (used by the active regime only)."""
+
+    spreads: Spreads = field(default_factory=Spreads)
+    horizon: int = 10
+    risk: RiskParams = field(default_factory=RiskParams)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "spreads", _nested("market.spreads", self.spreads, Spreads))
+        object.__setattr__(self, "risk", _nested("market.risk", self.risk, RiskParams))
+        object.__setattr__(
+            self, "horizon", check_int("market.horizon", self.horizon, 0, "an integer >= 0")
+        )
+
+
+def _nested(name: str, value: Any, cls: type) -> Any:
+    """Accept a nested parameter object or a mapping of its fields (from JSON or a config)."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise ParameterError(
+                f"{name}.{unknown[0]}",
+                value[unknown[0]],
+                "a known key: " + ", ".join(sorted(allowed)),
+            )
+        return cls(**value)
+    raise ParameterError(name, value, f"a {cls.__name__} or a mapping of its fields")
+
+
+@dataclass(frozen=True)
 class ModelParams:
     """Every parameter of MODEL.md §1, validated on construction.
 
@@ -97,8 +190,10 @@ class ModelParams:
     max_days: int | None = None
     quiet_days: int = 2
     stop_rule: str = "horizon"
+    market: MarketParams = field(default_factory=MarketParams)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "market", _nested("market", self.market, MarketParams))
         for name, value in _validated(self).items():
             object.__setattr__(self, name, value)
 

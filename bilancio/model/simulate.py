@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from .engine import DayHook, Outcome, Rules, run
 from .ledger import Ledger
+from .market import Market, TradeHook, TradeStats
 from .metrics import day_one_stats, face_totals
 from .params import DEFAULT_HANDLINGS, STOP_RULES, ModelParams, check_choice, check_regime
-from .results import RunResult
+from .results import PairResult, RunResult
 from .scenario import Scenario, generate
 
 
@@ -21,17 +24,33 @@ def rules_of(params: ModelParams) -> Rules:
 
 
 def simulate(
-    params: ModelParams, regime: str = "passive", *, on_day_end: DayHook | None = None
+    params: ModelParams,
+    regime: str = "passive",
+    *,
+    on_day_end: DayHook | None = None,
+    on_trade: TradeHook | None = None,
 ) -> RunResult:
-    """Generate the scenario of ``params`` and run it in ``regime`` ("passive" or "active")."""
-    if not isinstance(params, ModelParams):
-        raise TypeError(f"params must be a ModelParams, not {type(params).__name__}")
+    """Generate the scenario of ``params`` and run it in ``regime`` ("passive" or "active").
+
+    ``on_day_end(day, ledger)`` is called after every completed day and ``on_trade(record)``
+    after every trade; both are for inspection and must not change the ledger.
+    """
+    _check_params(params)
     regime = check_regime(regime)
-    if regime == "active":
-        raise NotImplementedError("the active regime is not implemented yet")
-    ledger = Ledger(generate(params))
-    outcome = run(ledger, rules_of(params), on_day_end=on_day_end)
-    return measure(ledger, outcome, regime)
+    return _simulate_scenario(
+        generate(params), params, regime, rules_of(params), on_day_end, on_trade
+    )
+
+
+def simulate_pair(params: ModelParams) -> PairResult:
+    """Run the passive and the active regime on the same generated scenario (MODEL.md §6)."""
+    _check_params(params)
+    scenario = generate(params)
+    rules = rules_of(params)
+    return PairResult(
+        passive=_simulate_scenario(scenario, params, "passive", rules),
+        active=_simulate_scenario(scenario, params, "active", rules),
+    )
 
 
 def run_scenario(
@@ -42,9 +61,17 @@ def run_scenario(
     max_days: int = 30,
     quiet_days: int = 2,
     stop_rule: str = "horizon",
+    regime: str = "passive",
+    params: ModelParams | None = None,
     on_day_end: DayHook | None = None,
+    on_trade: TradeHook | None = None,
 ) -> tuple[RunResult, Ledger]:
-    """Run a hand-written scenario (passive regime); return its metrics and the final books."""
+    """Run a hand-written scenario; return its metrics and the final books.
+
+    The keyword arguments are the engine rules. In the active regime, ``params`` supplies the
+    market settings (seed, ``outside_mid_ratio``, ``face_value``, ``market``); the scenario must
+    then name its traders first (``n_traders``) and contain the six market makers.
+    """
     rules = Rules(
         default_handling=check_choice("default_handling", default_handling, DEFAULT_HANDLINGS),
         rollover=rollover,
@@ -52,13 +79,50 @@ def run_scenario(
         quiet_days=quiet_days,
         stop_rule=check_choice("stop_rule", stop_rule, STOP_RULES),
     )
+    regime = check_regime(regime)
     ledger = Ledger(scenario.validate())
-    outcome = run(ledger, rules, on_day_end=on_day_end)
-    return measure(ledger, outcome, "passive"), ledger
+    market = _market(ledger, scenario, params or ModelParams(), regime, on_trade)
+    outcome = run(ledger, rules, market=market, on_day_end=on_day_end)
+    return measure(ledger, outcome, regime, market.finish() if market else None), ledger
 
 
-def measure(ledger: Ledger, outcome: Outcome, regime: str) -> RunResult:
-    """The §4 metrics of a finished run."""
+def _check_params(params: object) -> None:
+    if not isinstance(params, ModelParams):
+        raise TypeError(f"params must be a ModelParams, not {type(params).__name__}")
+
+
+def _market(
+    ledger: Ledger,
+    scenario: Scenario,
+    params: ModelParams,
+    regime: str,
+    on_trade: TradeHook | None = None,
+) -> Market | None:
+    if regime == "passive":
+        return None
+    if scenario.n_traders < 1:
+        raise ValueError("an active run needs a scenario with n_traders >= 1")
+    return Market(ledger, params, scenario.n_traders, on_trade)
+
+
+def _simulate_scenario(
+    scenario: Scenario,
+    params: ModelParams,
+    regime: str,
+    rules: Rules,
+    on_day_end: DayHook | None = None,
+    on_trade: TradeHook | None = None,
+) -> RunResult:
+    ledger = Ledger(scenario)
+    market = _market(ledger, scenario, params, regime, on_trade)
+    outcome = run(ledger, rules, market=market, on_day_end=on_day_end)
+    return measure(ledger, outcome, regime, market.finish() if market else None)
+
+
+def measure(
+    ledger: Ledger, outcome: Outcome, regime: str, trades: TradeStats | None = None
+) -> RunResult:
+    """The §4 metrics of a finished run, plus the §5.7 trade metrics of an active one."""
     total, unpaid, clears = face_totals(ledger)
     n_defaults = 1 if outcome.failed_fast else ledger.n_defaulted
     delta = unpaid / total if total > 0 else None
@@ -78,4 +142,5 @@ def measure(ledger: Ledger, outcome: Outcome, regime: str) -> RunResult:
         stop_reason=outcome.stop_reason,
         total_face=total,
         unpaid_face=unpaid,
+        **(asdict(trades) if trades is not None else {}),
     )
