@@ -22,8 +22,8 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_default_run_prints_metrics(tmp_path: Path) -> None:
     proc = run_cli(cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "passive run  n=100 T=10" in proc.stdout
-    assert "delta_total" in proc.stdout and "stop reason" in proc.stdout
+    assert "pair  n=100 T=10" in proc.stdout
+    assert "delta_total" in proc.stdout and "trading effect" in proc.stdout
     assert list(tmp_path.iterdir()) == []  # a single run leaves no files behind
 
 
@@ -40,7 +40,7 @@ def test_overrides_reach_the_model(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    # worked example B: δ = 98/127
+    # worked example B: passive δ = 98/127
     assert "0.771654" in proc.stdout
 
 
@@ -55,3 +55,11 @@ def test_wrong_type_and_unknown_key_fail_at_compose_time(tmp_path: Path) -> None
     assert proc.returncode != 0 and "kappa" in proc.stderr
     proc = run_cli("kapa=1", cwd=tmp_path)
     assert proc.returncode != 0 and "kapa" in proc.stderr
+
+
+def test_market_parameters_are_overridable(tmp_path: Path) -> None:
+    proc = run_cli("market.risk.enabled=false", "market.spreads.short=0.1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("market.risk.lookback=0", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "market.risk.lookback=0" in proc.stderr and "integer >= 1" in proc.stderr

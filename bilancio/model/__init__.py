@@ -1,6 +1,6 @@
 """The bilancio model: pure functions of their parameters (no I/O, no globals)."""
 
-from .market import dealer_quotes
+from .market import Quotes, TradeRecord, dealer_quotes
 from .params import MarketParams, ModelParams, ParameterError, RiskParams, Spreads
 from .results import PairResult, RunResult
 from .scenario import Payable, Scenario, generate
@@ -10,6 +10,8 @@ __all__ = [
     "MarketParams",
     "ModelParams",
     "PairResult",
+    "Quotes",
+    "TradeRecord",
     "RiskParams",
     "Spreads",
     "dealer_quotes",

@@ -126,6 +126,9 @@ class Market:
         self.spread = {b: getattr(params.market.spreads, b) for b in BUCKETS}
         self.outside_ask = {b: self.mid + self.spread[b] / 2 for b in BUCKETS}
         self.outside_bid = {b: max(0.0, self.mid - self.spread[b] / 2) for b in BUCKETS}
+        # remaining-maturity range (τ) of each market maker's own bucket, §5.1
+        tau = {"short": (1, 3), "mid": (4, 8), "long": (9, math.inf)}
+        self.maker_tau = {a: tau[b] for b in BUCKETS for a in (self.vbt[b], self.dealer[b])}
         self.stats = TradeStats()
         self.originals_by_due: dict[int, list[int]] = {}
         for pid, due in enumerate(ledger.original_due):
@@ -190,7 +193,7 @@ class Market:
         book = _Book(len(led.names), h)
         defaulted = led.defaulted
         is_customer = [i < self.n_traders and not defaulted[i] for i in range(len(led.names))]
-        makers = {a: b for b in BUCKETS for a in (self.vbt[b], self.dealer[b])}
+        makers = self.maker_tau
         for a in makers:
             book.inventory[a] = []
             book.inventory_face[a] = 0.0
@@ -213,15 +216,11 @@ class Market:
                 if a > 0 and not rolled:
                     claims[holder].append(pid)
                     claim_face[holder] += a
-            elif (
-                a > 0
-                and not rolled
-                and ahead >= 1
-                and holder in makers
-                and bucket_of(ahead) == makers[holder]
-            ):
-                book.inventory[holder].append((due, pid))
-                book.inventory_face[holder] += a
+            elif a > 0 and not rolled and holder in makers:
+                low, high = makers[holder]
+                if low <= ahead <= high:
+                    book.inventory[holder].append((due, pid))
+                    book.inventory_face[holder] += a
         for inv in book.inventory.values():
             inv.sort()
         return book
@@ -343,12 +342,16 @@ class Market:
         for bucket in BUCKETS:
             dealer, vbt = self.dealer[bucket], self.vbt[bucket]
             pid = None
-            if book.inventory[dealer]:
+            stock = book.inventory[dealer]
+            if stock and stock[0][0] < before:  # sorted by due: else nothing is early enough
                 maker, unit = dealer, self._quotes(bucket, book).ask
-                pid = self._candidate(book.inventory[dealer], i, unit, free, before, sold_today)
+                pid = self._candidate(stock, i, unit, free, before, sold_today)
             if pid is None:
+                stock = book.inventory[vbt]
+                if not stock or stock[0][0] >= before:
+                    continue
                 maker, unit = vbt, self.outside_ask[bucket]
-                pid = self._candidate(book.inventory[vbt], i, unit, free, before, sold_today)
+                pid = self._candidate(stock, i, unit, free, before, sold_today)
             if pid is None:
                 continue
             if not self._accept_purchase(unit, p):
