@@ -8,17 +8,18 @@ quotes. Trades move cash and claims in the ledger the settlement engine uses.
 
 from __future__ import annotations
 
-import bisect
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .book import MarketBook
 from .ledger import EPS, Ledger
 from .params import ModelParams
 from .scenario import BUCKETS, bucket_of
 
 SEED_OFFSET = 1_000_003  # the market's random stream is Random(seed + SEED_OFFSET)
+TAU = {"short": (1, 3), "mid": (4, 8), "long": (9, math.inf)}  # remaining maturity, §5.1
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,11 @@ class Quotes:
 
 
 def dealer_quotes(mid: float, spread: float, x: float, cash: float, lot: float) -> Quotes:
-    """The dealer kernel of §5.3: quotes for inventory ``x`` (face) and ``cash``."""
+    """The dealer kernel of §5.3: quotes for inventory ``x`` (face) and ``cash``.
+
+    ``spread`` is the bucket's VBT spread O and ``lot`` the lot size S. The bid is capped at the
+    mid and the ask never falls below the VBT's bid.
+    """
     outside_ask = mid + spread / 2
     outside_bid = max(0.0, mid - spread / 2)
     if mid <= 0.02:
@@ -48,7 +53,7 @@ class TradeRecord:
     """One executed trade, with what the risk check saw (for logs and audits)."""
 
     day: int
-    side: str  # "sell" (customer sells to a market maker) or "buy"
+    side: str  # "sell" (a customer sells to a market maker) or "buy"
     customer: str
     market_maker: str
     payable: int  # row of the claim
@@ -81,20 +86,17 @@ class TradeStats:
     vbt_pnl: float = 0.0
 
 
-class _Book:
-    """What the market phase of one day knows about every customer and market maker."""
+@dataclass
+class _Day:
+    """State of one market phase."""
 
-    def __init__(self, n_agents: int, horizon: int):
-        self.obligations = [[0.0] * (horizon + 1) for _ in range(n_agents)]  # O_i(t+k)
-        self.receivables = [[0.0] * (horizon + 1) for _ in range(n_agents)]  # R_i(t+k)
-        self.next_obligation = [math.inf] * n_agents
-        self.claims: list[list[int]] = [[] for _ in range(n_agents)]  # claims held, row order
-        self.claim_face = [0.0] * n_agents
-        # per market maker: its in-bucket claims, sorted by (due, row)
-        self.inventory: dict[int, list[tuple[int, int]]] = {}
-        self.inventory_face: dict[int, float] = {}
-        self.owed_total = [0.0] * n_agents  # Σ_k O_i(t+k)
-        self.quotes: dict[str, Quotes] = {}  # per bucket, dropped whenever its dealer trades
+    day: int
+    p: float  # default probability of §5.6
+    sold: set[int] = field(default_factory=set)  # customers that completed a sale today
+    quotes: dict[str, Quotes] = field(default_factory=dict)  # dropped when the dealer trades
+    bounds: dict[int, tuple[int, int]] = field(default_factory=dict)  # in-bucket slice of stock
+    inventory: dict[str, float] = field(default_factory=dict)  # x of each bucket's dealer
+    first_due: float | None = None  # earliest due day of any claim on offer; None: recompute
 
 
 class Market:
@@ -105,11 +107,11 @@ class Market:
         ledger: Ledger,
         params: ModelParams,
         n_traders: int,
+        max_days: int,
         on_trade: TradeHook | None = None,
     ):
         self.ledger = ledger
         self.on_trade = on_trade
-        self.n_traders = n_traders
         self.mid = params.outside_mid_ratio
         self.lot = params.face_value
         self.horizon = params.market.horizon
@@ -126,14 +128,14 @@ class Market:
         self.spread = {b: getattr(params.market.spreads, b) for b in BUCKETS}
         self.outside_ask = {b: self.mid + self.spread[b] / 2 for b in BUCKETS}
         self.outside_bid = {b: max(0.0, self.mid - self.spread[b] / 2) for b in BUCKETS}
-        # remaining-maturity range (τ) of each market maker's own bucket, §5.1
-        tau = {"short": (1, 3), "mid": (4, 8), "long": (9, math.inf)}
-        self.maker_tau = {a: tau[b] for b in BUCKETS for a in (self.vbt[b], self.dealer[b])}
+        makers = set(self.vbt.values()) | set(self.dealer.values())
+        self.book = MarketBook(ledger, n_traders, makers, max_days + self.horizon + 1)
         self.stats = TradeStats()
         self.originals_by_due: dict[int, list[int]] = {}
         for pid, due in enumerate(ledger.original_due):
             if ledger.amount[pid] > 0:
                 self.originals_by_due.setdefault(due, []).append(pid)
+        self._history: dict[int, tuple[int, int]] = {}  # due day → (due, not paid in full)
         self._initial_value = {kind: self.maker_value(kind) for kind in ("dealer", "vbt")}
 
     # -- valuation ---------------------------------------------------------------------------
@@ -160,116 +162,100 @@ class Market:
     def default_probability(self, day: int) -> float:
         """p of §5.6 from the original payables due in the lookback window before ``day``."""
         r = self.risk
-        due_in_window = settled_late = 0
+        due_in_window = failed = 0
         for d in range(day - r.lookback, day):
-            for pid in self.originals_by_due.get(d, ()):
-                due_in_window += 1
-                if self.ledger.settled_on[pid] != d:
-                    settled_late += 1
-        return (r.prior_weight * r.prior_default_prob + settled_late) / (
-            r.prior_weight + due_in_window
-        )
+            counts = self._history.get(d)
+            if counts is None:  # day d is over: its counts never change again
+                rows = self.originals_by_due.get(d, ())
+                settled_on = self.ledger.settled_on
+                counts = self._history[d] = (len(rows), sum(settled_on[p] != d for p in rows))
+            due_in_window += counts[0]
+            failed += counts[1]
+        return (r.prior_weight * r.prior_default_prob + failed) / (r.prior_weight + due_in_window)
 
     def trade(self, day: int) -> None:
-        led = self.ledger
-        p = self.default_probability(day)
-        book = self._survey(day)
-        customers = [i for i in range(self.n_traders) if not led.defaulted[i]]
-        shortfalls = {i: s for i in customers if (s := self._shortfall(i, book)) is not None}
-        sellers = [i for i in customers if i in shortfalls]
+        """The day's market phase: sellers first, then buyers, each group in shuffled order."""
+        book = self.book
+        book.sync(day)
+        today = _Day(day, self.default_probability(day))
+        owed, cash, end = book.owed, self.ledger.cash, day + self.horizon + 1
+        shortfalls = {}
+        for i in book.customers:  # in order H1..Hn
+            # cheap test first: every gap is at most Σ O − cash
+            if sum(owed[i][day:end]) - cash[i] > EPS:
+                gap = book.shortfall(i, day, self.horizon)
+                if gap is not None:
+                    shortfalls[i] = gap
+        sellers = list(shortfalls)
         self.rng.shuffle(sellers)
-        sold_today: set[int] = set()
         for i in sellers:
-            self._sell(i, day, p, shortfalls[i], book, sold_today)
-        buyers = [i for i in customers if i not in shortfalls]
+            self._sell(i, shortfalls[i], today)
+        buyers = [i for i in book.customers if i not in shortfalls]
         self.rng.shuffle(buyers)
         for i in buyers:
-            self._buy(i, day, p, book, sold_today)
+            # a purchase must fall due before the buyer's next obligation (of positive amount):
+            # skip a buyer with an obligation on or before the first due day on offer
+            first = today.first_due
+            if first is None:
+                first = self._first_due_on_offer(today)
+            if first == math.inf or max(owed[i][day : first + 1]) > 0:
+                continue
+            self._buy(i, today)
 
-    def _survey(self, day: int) -> _Book:
-        """One pass over the live payables: dues, receivables, claims and inventories."""
-        led = self.ledger
-        h = self.horizon
-        book = _Book(len(led.names), h)
-        defaulted = led.defaulted
-        is_customer = [i < self.n_traders and not defaulted[i] for i in range(len(led.names))]
-        makers = self.maker_tau
-        for a in makers:
-            book.inventory[a] = []
-            book.inventory_face[a] = 0.0
-        obligations, receivables, owed_total = book.obligations, book.receivables, book.owed_total
-        next_obligation, claims, claim_face = book.next_obligation, book.claims, book.claim_face
-        rows = zip(led.state, led.debtor, led.due, led.amount, led.holder, led.rolled, strict=True)
-        for pid, (state, debtor, due, a, holder, rolled) in enumerate(rows):
-            if state or defaulted[debtor]:
-                continue  # settled, defaulted or written off
-            ahead = due - day
-            if is_customer[debtor]:
-                if ahead <= h:
-                    obligations[debtor][ahead] += a
-                    owed_total[debtor] += a
-                if a > 0 and due < next_obligation[debtor]:
-                    next_obligation[debtor] = due
-            if is_customer[holder]:
-                if ahead <= h:
-                    receivables[holder][ahead] += a
-                if a > 0 and not rolled:
-                    claims[holder].append(pid)
-                    claim_face[holder] += a
-            elif a > 0 and not rolled and holder in makers:
-                low, high = makers[holder]
-                if low <= ahead <= high:
-                    book.inventory[holder].append((due, pid))
-                    book.inventory_face[holder] += a
-        for inv in book.inventory.values():
-            inv.sort()
-        return book
+    def _in_bucket(self, maker: int, bucket: str, today: _Day) -> range:
+        """Positions in the maker's stock of the claims whose remaining maturity lies in
+        ``bucket`` today (the stock is sorted by due day, then row)."""
+        bounds = today.bounds.get(maker)
+        if bounds is None:
+            low, high = TAU[bucket]
+            bounds = self.book.due_between(maker, today.day + low, today.day + high)
+            today.bounds[maker] = bounds
+        return range(*bounds)
 
-    def _shortfall(self, i: int, book: _Book) -> tuple[int, float] | None:
-        """(k*, g) for the first k with gap_i(k) > 1e−9, or None (§5.5)."""
-        cash = self.ledger.cash[i]
-        if book.owed_total[i] - cash <= EPS:
-            return None  # every gap_i(k) ≤ Σ O_i − cash
-        owed = due = 0.0
-        obligations, receivables = book.obligations[i], book.receivables[i]
-        for k in range(self.horizon + 1):
-            owed += obligations[k]
-            due += receivables[k]
-            gap = owed - cash - due
-            if gap > EPS:
-                return k, gap
-        return None
-
-    def _quotes(self, bucket: str, book: _Book) -> Quotes:
-        """The dealer's current quotes; cached until the dealer next trades."""
-        q = book.quotes.get(bucket)
+    def _quotes(self, bucket: str, today: _Day) -> Quotes:
+        """The bucket dealer's current quotes; cached until it next trades."""
+        q = today.quotes.get(bucket)
         if q is None:
             dealer = self.dealer[bucket]
             q = dealer_quotes(
                 self.mid,
                 self.spread[bucket],
-                book.inventory_face[dealer],
+                self._inventory(bucket, today),
                 self.ledger.cash[dealer],
                 self.lot,
             )
-            book.quotes[bucket] = q
+            today.quotes[bucket] = q
         return q
+
+    def _inventory(self, bucket: str, today: _Day) -> float:
+        """x: face of the dealer's claims whose remaining maturity is in its bucket today."""
+        x = today.inventory.get(bucket)
+        if x is None:
+            dealer = self.dealer[bucket]
+            stock, amount = self.book.stock[dealer], self.ledger.amount
+            x = sum(amount[stock[k][1]] for k in self._in_bucket(dealer, bucket, today))
+            today.inventory[bucket] = x
+        return x
+
+    def _exchange(self, pid: int, buyer: int, seller: int, price: float, available: float) -> float:
+        """The claim goes to ``buyer`` for min(price, available) cash; returns the cash paid."""
+        led = self.ledger
+        paid = min(price, available)
+        led.cash[buyer] -= paid
+        led.cash[seller] += paid
+        self.book.move_claim(pid, seller, buyer)
+        led.holder[pid] = buyer
+        return paid
 
     # -- sellers -----------------------------------------------------------------------------
 
-    def _sell(
-        self,
-        i: int,
-        day: int,
-        p: float,
-        shortfall: tuple[int, float],
-        book: _Book,
-        sold_today: set[int],
-    ) -> None:
+    def _sell(self, i: int, shortfall: tuple[int, float], today: _Day) -> None:
+        """Offer the seller's late claims, earliest due first, until its shortfall is covered."""
         led = self.ledger
+        day, p = today.day, today.p
         k_star, g = shortfall
         offers = sorted(
-            (led.due[pid], pid) for pid in book.claims[i] if led.due[pid] > day + k_star
+            (led.due[pid], pid) for pid in self.book.claims[i] if led.due[pid] > day + k_star
         )
         proceeds = 0.0
         for due, pid in offers:
@@ -278,50 +264,23 @@ class Market:
             face = led.amount[pid]
             bucket = bucket_of(due - day)
             dealer, vbt = self.dealer[bucket], self.vbt[bucket]
-            q = self._quotes(bucket, book)
-            if (
-                book.inventory_face[dealer] + face <= q.capacity + EPS
-                and led.cash[dealer] >= q.bid * face - EPS
-            ):
+            q = self._quotes(bucket, today)
+            x = self._inventory(bucket, today)
+            if x + face <= q.capacity + EPS and led.cash[dealer] >= q.bid * face - EPS:
                 maker, unit = dealer, q.bid
             elif led.cash[vbt] >= self.outside_bid[bucket] * face - EPS:
                 maker, unit = vbt, self.outside_bid[bucket]
             else:
                 self.stats.n_unfilled_sells += 1
                 continue
-            wealth = led.cash[i] + (1 - p) * book.claim_face[i]
+            wealth = led.cash[i] + (1 - p) * self.book.claim_face[i]
             if not self._accept_sale(unit, p, g, wealth):
                 self.stats.n_rejected_sells += 1
                 continue
-            price = unit * face
-            paid = min(price, led.cash[maker])
-            led.cash[maker] -= paid
-            led.cash[i] += paid
-            led.holder[pid] = maker
+            paid = self._exchange(pid, maker, i, unit * face, led.cash[maker])
             proceeds += paid
-            book.claim_face[i] -= face
-            bisect.insort(book.inventory[maker], (due, pid))
-            book.inventory_face[maker] += face
-            sold_today.add(i)
-            if maker == dealer:
-                del book.quotes[bucket]
-            self._count(face, paid, sell=True, interior=maker == dealer)
-            if self.on_trade is not None:
-                self.on_trade(
-                    TradeRecord(
-                        day,
-                        "sell",
-                        led.names[i],
-                        led.names[maker],
-                        pid,
-                        face,
-                        unit,
-                        paid,
-                        p,
-                        g,
-                        wealth,
-                    )
-                )
+            today.sold.add(i)
+            self._record(today, "sell", i, maker, pid, unit, paid, maker == dealer, g, wealth)
 
     def _accept_sale(self, unit: float, p: float, g: float, wealth: float) -> bool:
         """§5.6: a sale at ``unit`` is accepted iff unit ≥ (1 − p) + θ, θ = θ0 − u·g/W."""
@@ -333,74 +292,64 @@ class Market:
 
     # -- buyers ------------------------------------------------------------------------------
 
-    def _buy(self, i: int, day: int, p: float, book: _Book, sold_today: set[int]) -> None:
+    def _buy(self, i: int, today: _Day) -> None:
+        """Buy at most one claim, trying the buckets short → mid → long."""
         led = self.ledger
-        before = book.next_obligation[i]
-        if before <= day + 1:
-            return  # every claim on offer is due on day + 1 or later: none is early enough
-        free = max(0.0, led.cash[i] - book.owed_total[i])
+        before = self.book.next_obligation(i, today.day)
+        free = max(0.0, led.cash[i] - self.book.owed_within(i, today.day, self.horizon))
         for bucket in BUCKETS:
             dealer, vbt = self.dealer[bucket], self.vbt[bucket]
-            pid = None
-            stock = book.inventory[dealer]
-            if stock and stock[0][0] < before:  # sorted by due: else nothing is early enough
-                maker, unit = dealer, self._quotes(bucket, book).ask
-                pid = self._candidate(stock, i, unit, free, before, sold_today)
+            maker, unit, pid = dealer, 0.0, None
+            if self._first_due(dealer, bucket, today) < before:  # else nothing is early enough
+                unit = self._quotes(bucket, today).ask
+                pid = self._candidate(dealer, bucket, i, unit, free, before, today)
             if pid is None:
-                stock = book.inventory[vbt]
-                if not stock or stock[0][0] >= before:
+                if self._first_due(vbt, bucket, today) >= before:
                     continue
                 maker, unit = vbt, self.outside_ask[bucket]
-                pid = self._candidate(stock, i, unit, free, before, sold_today)
-            if pid is None:
-                continue
-            if not self._accept_purchase(unit, p):
+                pid = self._candidate(vbt, bucket, i, unit, free, before, today)
+                if pid is None:
+                    continue
+            if not self._accept_purchase(unit, today.p):
                 self.stats.n_rejected_buys += 1
                 continue
-            face = led.amount[pid]
-            paid = min(unit * face, free)
-            led.cash[i] -= paid
-            led.cash[maker] += paid
-            led.holder[pid] = i
-            book.inventory[maker].remove((led.due[pid], pid))
-            book.inventory_face[maker] -= face
-            if maker == dealer:
-                del book.quotes[bucket]
-            self._count(face, paid, sell=False, interior=maker == dealer)
-            if self.on_trade is not None:
-                self.on_trade(
-                    TradeRecord(
-                        day,
-                        "buy",
-                        led.names[i],
-                        led.names[maker],
-                        pid,
-                        face,
-                        unit,
-                        paid,
-                        p,
-                        None,
-                        None,
-                    )
-                )
+            paid = self._exchange(pid, i, maker, unit * led.amount[pid], free)
+            self._record(today, "buy", i, maker, pid, unit, paid, maker == dealer, None, None)
             return
+
+    def _first_due(self, maker: int, bucket: str, today: _Day) -> float:
+        """Due day of the maker's earliest in-bucket claim (inf if it holds none)."""
+        positions = self._in_bucket(maker, bucket, today)
+        return self.book.stock[maker][positions.start][0] if positions else math.inf
+
+    def _first_due_on_offer(self, today: _Day) -> float:
+        if today.first_due is None:
+            today.first_due = min(
+                self._first_due(maker, bucket, today)
+                for bucket in BUCKETS
+                for maker in (self.dealer[bucket], self.vbt[bucket])
+            )
+        return today.first_due
 
     def _candidate(
         self,
-        inventory: list[tuple[int, int]],
+        maker: int,
+        bucket: str,
         buyer: int,
         unit: float,
         free: float,
         before: float,
-        sold_today: set[int],
+        today: _Day,
     ) -> int | None:
-        """The earliest-due, lowest-row claim the buyer may take from this inventory."""
+        """The maker's earliest-due, lowest-row claim in ``bucket`` that the buyer may take."""
         led = self.ledger
-        for due, pid in inventory:
+        stock = self.book.stock[maker]
+        for k in self._in_bucket(maker, bucket, today):
+            due, pid = stock[k]
             if due >= before:
-                break  # sorted by due: every later claim is due too late as well
+                return None  # by due day: every later claim is due too late as well
             issuer = led.debtor[pid]
-            if issuer == buyer or issuer in sold_today or led.defaulted[issuer]:
+            if issuer == buyer or issuer in today.sold or led.defaulted[issuer]:
                 continue
             if free >= unit * led.amount[pid] - EPS:
                 return pid
@@ -413,12 +362,50 @@ class Market:
             return unit <= 1 + EPS
         return (1 - p) >= unit + r.buy_premium_multiplier * r.base_premium - EPS
 
-    def _count(self, face: float, paid: float, *, sell: bool, interior: bool) -> None:
+    def _record(
+        self,
+        today: _Day,
+        side: str,
+        customer: int,
+        maker: int,
+        pid: int,
+        unit: float,
+        paid: float,
+        interior: bool,
+        g: float | None,
+        wealth: float | None,
+    ) -> None:
+        """Count a trade, drop the dealer's stale quotes, and report it to ``on_trade``."""
+        face = self.ledger.amount[pid]
+        today.bounds.pop(maker, None)
+        today.first_due = None
+        if interior:
+            bucket = bucket_of(self.ledger.due[pid] - today.day)
+            today.quotes.pop(bucket, None)
+            if bucket in today.inventory:
+                today.inventory[bucket] += face if side == "sell" else -face
         s = self.stats
         s.n_trades += 1
-        s.n_sells += sell
-        s.n_buys += not sell
+        s.n_sells += side == "sell"
+        s.n_buys += side == "buy"
         s.n_interior += interior
         s.n_passthrough += not interior
         s.trade_volume_face += face
         s.trade_volume_cash += paid
+        if self.on_trade is not None:
+            names = self.ledger.names
+            self.on_trade(
+                TradeRecord(
+                    today.day,
+                    side,
+                    names[customer],
+                    names[maker],
+                    pid,
+                    face,
+                    unit,
+                    paid,
+                    today.p,
+                    g,
+                    wealth,
+                )
+            )

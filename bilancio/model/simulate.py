@@ -81,7 +81,7 @@ def run_scenario(
     )
     regime = check_regime(regime)
     ledger = Ledger(scenario.validate())
-    market = _market(ledger, scenario, params or ModelParams(), regime, on_trade)
+    market = _market(ledger, scenario, params or ModelParams(), regime, rules.max_days, on_trade)
     outcome = run(ledger, rules, market=market, on_day_end=on_day_end)
     return measure(ledger, outcome, regime, market.finish() if market else None), ledger
 
@@ -96,13 +96,14 @@ def _market(
     scenario: Scenario,
     params: ModelParams,
     regime: str,
+    max_days: int,
     on_trade: TradeHook | None = None,
 ) -> Market | None:
     if regime == "passive":
         return None
     if scenario.n_traders < 1:
         raise ValueError("an active run needs a scenario with n_traders >= 1")
-    return Market(ledger, params, scenario.n_traders, on_trade)
+    return Market(ledger, params, scenario.n_traders, max_days, on_trade)
 
 
 def _simulate_scenario(
@@ -114,7 +115,7 @@ def _simulate_scenario(
     on_trade: TradeHook | None = None,
 ) -> RunResult:
     ledger = Ledger(scenario)
-    market = _market(ledger, scenario, params, regime, on_trade)
+    market = _market(ledger, scenario, params, regime, rules.max_days, on_trade)
     outcome = run(ledger, rules, market=market, on_day_end=on_day_end)
     return measure(ledger, outcome, regime, market.finish() if market else None)
 
