@@ -1,0 +1,8 @@
+"""bilancio: declarative, reproducible payment-settlement experiments."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("bilancio")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"

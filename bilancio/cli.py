@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from bilancio.config import params_from_config, register_configs
 from bilancio.model import ParameterError, simulate_pair
@@ -20,16 +21,49 @@ def run_once(cfg: DictConfig) -> None:
 
 def main() -> None:
     register_configs()
+    _terminate_as_interrupt()
     app = hydra.main(version_base="1.3", config_path="conf", config_name="config")(_task)
     app()
+    sys.exit(_sweep_exit_code())
 
 
-def _task(cfg: DictConfig) -> None:
+def _task(cfg: DictConfig) -> object:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.get().mode == RunMode.MULTIRUN:  # a job launched by a non-bilancio launcher
+        from bilancio.sweep.job import JobSpec, run_job
+
+        spec = JobSpec(
+            cfg.job.id,
+            cfg.job.num,
+            OmegaConf.to_container(cfg, resolve=True),
+            tuple(HydraConfig.get().overrides.task),
+        )
+        return run_job(spec).to_dict()
     try:
         run_once(cfg)
     except ParameterError as err:
         print(f"bilancio: {err}", file=sys.stderr)
         sys.exit(2)
+    return None
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM ends a sweep like Ctrl-C does: the job is marked interrupted, not left running."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _sweep_exit_code() -> int:
+    from bilancio.sweep.orchestrate import LAST_SWEEP
+
+    if any(s.failures or s.interrupted for s in LAST_SWEEP):
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

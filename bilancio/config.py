@@ -37,6 +37,19 @@ class MarketConfig:
 
 
 @dataclass
+class JobConfig:
+    id: str | None = None  # give an existing id to resume that job
+    description: str | None = None
+    num: int | None = None  # set by the sweeper for each job; not for users
+
+
+@dataclass
+class StorageConfig:
+    backend: str = "sqlite"
+    path: str = "bilancio.db"  # SQLite file, relative to the directory bilancio was started in
+
+
+@dataclass
 class BilancioConfig:
     """Mirror of ModelParams; the model validates domains, this validates types."""
 
@@ -60,6 +73,8 @@ class BilancioConfig:
     quiet_days: int = 2
     stop_rule: str = "horizon"
     market: MarketConfig = field(default_factory=MarketConfig)
+    job: JobConfig = field(default_factory=JobConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
 
 def register_configs() -> None:

@@ -74,3 +74,89 @@ def format_pair(params: ModelParams, pair: PairResult) -> str:
         f"   (relief ratio {_fmt(pair.trading_relief_ratio)}; > 0 means trading reduced defaults)"
     )
     return "\n".join(lines)
+
+
+def _num(value: object, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    return f"{float(value):.{digits}f}"
+
+
+def pair_rows(runs: list[dict]) -> list[dict]:
+    """One row per job number with both regimes' δ, from a store's ``job_runs``."""
+    rows: dict[int, dict] = {}
+    for run in runs:
+        row = rows.setdefault(
+            run["job_num"],
+            {
+                "job_num": run["job_num"],
+                "kappa": run["kappa"],
+                "concentration": run["concentration"],
+                "mu": run["mu"],
+                "outside_mid_ratio": run["outside_mid_ratio"],
+                "seed": run["seed"],
+                "status": run["status"],
+                "error": run["error"],
+            },
+        )
+        row[f"delta_{run['regime']}"] = run.get("delta_total")
+        row["trading_effect"] = run.get("trading_effect")
+        if run["status"] != "completed":
+            row["status"], row["error"] = run["status"], run["error"]
+    return [rows[k] for k in sorted(rows)]
+
+
+def format_pairs(rows: list[dict], limit: int | None = None) -> str:
+    head = (
+        f"{'#':>5}  {'κ':>6} {'c':>6} {'μ':>5} {'ρ':>5} {'seed':>7}  "
+        f"{'δ_passive':>9} {'δ_active':>9} {'effect':>8}"
+    )
+    lines = [head]
+    shown = rows if limit is None else rows[:limit]
+    for r in shown:
+        if r["status"] == "completed":
+            tail = (
+                f"{_num(r.get('delta_passive')):>9} {_num(r.get('delta_active')):>9} "
+                f"{_num(r.get('trading_effect')):>8}"
+            )
+        else:
+            tail = f"{r['status']}: {str(r['error'])[:60]}"
+        lines.append(
+            f"{r['job_num']:>5}  {float(r['kappa']):>6g} {float(r['concentration']):>6g} "
+            f"{float(r['mu']):>5g} {float(r['outside_mid_ratio']):>5g} {r['seed']:>7}  {tail}"
+        )
+    if limit is not None and len(rows) > limit:
+        lines.append(f"  … {len(rows) - limit} more pairs")
+    return "\n".join(lines)
+
+
+def format_aggregate(row: dict) -> str:
+    if not row or not row.get("n_pairs"):
+        return "job_metrics: no completed pairs"
+    return (
+        f"job_metrics: {row['n_pairs']} pairs, mean trading effect "
+        f"{_num(row['mean_trading_effect'])} (min {_num(row['min_trading_effect'])}, max "
+        f"{_num(row['max_trading_effect'])}, sd {_num(row['std_trading_effect'])}); "
+        f"{row['positive_effects']} positive, {row['negative_effects']} negative, "
+        f"{row['neutral_effects']} neutral; mean δ passive {_num(row['mean_delta_passive'])}, "
+        f"active {_num(row['mean_delta_active'])}"
+    )
+
+
+def format_sweep(summary, row: dict, runs: list[dict], limit: int = 20) -> str:
+    """The end-of-sweep report: pairs, aggregate, failures, and where to find everything."""
+    lines = [format_pairs(pair_rows(runs), limit), format_aggregate(row)]
+    if summary.failures:
+        lines.append(f"FAILED: {len(summary.failures)} job(s):")
+        for num, overrides, error in summary.failures[:20]:
+            lines.append(f"  #{num} [{' '.join(overrides)}]: {error}")
+        if len(summary.failures) > 20:
+            lines.append(
+                f"  … {len(summary.failures) - 20} more (bilancio jobs show {summary.job_id})"
+            )
+    where = summary.storage.get("path") or summary.storage.get("backend")
+    lines.append(
+        f"job {summary.job_id} → {where}  (details: bilancio jobs show {summary.job_id};"
+        f" Hydra outputs: {summary.sweep_dir})"
+    )
+    return "\n".join(lines)

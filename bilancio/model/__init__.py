@@ -1,12 +1,13 @@
 """The bilancio model: pure functions of their parameters (no I/O, no globals)."""
 
 from .market import Quotes, TradeRecord, dealer_quotes
-from .params import MarketParams, ModelParams, ParameterError, RiskParams, Spreads
+from .params import MODEL_VERSION, MarketParams, ModelParams, ParameterError, RiskParams, Spreads
 from .results import PairResult, RunResult
 from .scenario import Payable, Scenario, generate
-from .simulate import run_scenario, simulate, simulate_pair
+from .simulate import run_scenario, simulate, simulate_pair, simulate_scenario
 
 __all__ = [
+    "MODEL_VERSION",
     "MarketParams",
     "ModelParams",
     "PairResult",
@@ -16,6 +17,7 @@ __all__ = [
     "Spreads",
     "dealer_quotes",
     "simulate_pair",
+    "simulate_scenario",
     "ParameterError",
     "Payable",
     "RunResult",

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+# Bumped whenever a change alters any result for some parameters; part of every config hash.
+MODEL_VERSION = "2.0"
+
 DEFAULT_HANDLINGS = ("fail-fast", "expel-agent")
 LIQUIDITY_MODES = ("uniform", "single_at")
 STOP_RULES = ("horizon", "bilancio")

@@ -37,7 +37,7 @@ def simulate(
     """
     _check_params(params)
     regime = check_regime(regime)
-    return _simulate_scenario(
+    return simulate_scenario(
         generate(params), params, regime, rules_of(params), on_day_end, on_trade
     )
 
@@ -48,8 +48,8 @@ def simulate_pair(params: ModelParams) -> PairResult:
     scenario = generate(params)
     rules = rules_of(params)
     return PairResult(
-        passive=_simulate_scenario(scenario, params, "passive", rules),
-        active=_simulate_scenario(scenario, params, "active", rules),
+        passive=simulate_scenario(scenario, params, "passive", rules),
+        active=simulate_scenario(scenario, params, "active", rules),
     )
 
 
@@ -106,14 +106,16 @@ def _market(
     return Market(ledger, params, scenario.n_traders, max_days, on_trade)
 
 
-def _simulate_scenario(
+def simulate_scenario(
     scenario: Scenario,
     params: ModelParams,
     regime: str,
-    rules: Rules,
+    rules: Rules | None = None,
     on_day_end: DayHook | None = None,
     on_trade: TradeHook | None = None,
 ) -> RunResult:
+    """Run a generated scenario (``generate(params)``) in one regime; rules default to params'."""
+    rules = rules or rules_of(params)
     ledger = Ledger(scenario)
     market = _market(ledger, scenario, params, regime, rules.max_days, on_trade)
     outcome = run(ledger, rules, market=market, on_day_end=on_day_end)

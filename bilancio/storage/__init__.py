@@ -1,0 +1,62 @@
+"""Where sweep results go: one ``Store`` interface, one implementation per backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord
+
+
+class StoreError(RuntimeError):
+    """A store could not be opened or written; the message says which and why (never a secret)."""
+
+
+class JobNotFound(StoreError):
+    pass
+
+
+class Store(Protocol):
+    """What a sweep needs from a database. Every write is an idempotent upsert."""
+
+    def create_job(self, job: JobRecord) -> bool:
+        """Insert the job, or mark an existing one running again (a resume). True if new."""
+        ...
+
+    def add_event(self, job_id: str, event_type: str, details: dict[str, Any]) -> None: ...
+
+    def completed_runs(self, job_id: str) -> dict[str, str]:
+        """run_id → config_hash of the job's completed runs."""
+        ...
+
+    def save_runs(self, runs: Sequence[RunRecord], metrics: Sequence[MetricsRecord]) -> None:
+        """Upsert runs and their metrics together (one batch)."""
+        ...
+
+    def finish_job(self, job_id: str, status: str, error: str | None) -> dict[str, int]:
+        """Set the final status and the run counts (from the runs table); return the counts."""
+        ...
+
+    def save_job_metrics(self, job_id: str, row: dict[str, Any]) -> None: ...
+
+    def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]: ...
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        """The job row with its job_metrics and events; raises JobNotFound."""
+        ...
+
+    def job_runs(self, job_id: str) -> list[dict[str, Any]]:
+        """Runs of the job joined with their metrics, by job number and regime."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_store(settings: dict[str, Any]) -> Store:
+    """The store named by a config's ``storage`` section."""
+    backend = settings.get("backend")
+    if backend == "sqlite":
+        from bilancio.storage.sqlite import SQLiteStore
+
+        return SQLiteStore(settings["path"])
+    raise StoreError(f"invalid storage.backend={backend!r}: allowed 'sqlite'")

@@ -1,0 +1,104 @@
+-- bilancio's tables in SQLite: the columns of sql/ (PostgreSQL) with SQLite types.
+-- Arrays and JSON are stored as JSON text; timestamps as ISO 8601 UTC text.
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    completed_at TEXT,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'running', 'completed', 'failed')),
+    description TEXT,
+    sweep_type TEXT NOT NULL,
+    n_agents INTEGER NOT NULL,
+    maturity_days INTEGER NOT NULL DEFAULT 5,
+    kappas TEXT NOT NULL,
+    concentrations TEXT NOT NULL,
+    mus TEXT NOT NULL,
+    outside_mid_ratios TEXT DEFAULT '[1]',
+    seeds TEXT DEFAULT '[42]',
+    cloud INTEGER DEFAULT 0,
+    total_runs INTEGER,
+    completed_runs INTEGER DEFAULT 0,
+    failed_runs INTEGER DEFAULT 0,
+    error TEXT,
+    notes TEXT,
+    modal_experiment_id TEXT,
+    overrides TEXT,
+    config TEXT,
+    code_version TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_jobs_status ON jobs(status);
+CREATE INDEX IF NOT EXISTS idx_jobs_created_at ON jobs(created_at DESC);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    job_id TEXT REFERENCES jobs(job_id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    completed_at TEXT,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'running', 'completed', 'failed')),
+    kappa NUMERIC NOT NULL,
+    concentration NUMERIC NOT NULL,
+    mu NUMERIC NOT NULL,
+    outside_mid_ratio NUMERIC DEFAULT 1,
+    seed INTEGER DEFAULT 42,
+    regime TEXT,
+    execution_time_ms INTEGER,
+    modal_call_id TEXT,
+    error TEXT,
+    modal_volume_path TEXT,
+    job_num INTEGER,
+    config TEXT,
+    config_hash TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_runs_job_id ON runs(job_id);
+CREATE INDEX IF NOT EXISTS idx_runs_status ON runs(status);
+
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT REFERENCES runs(run_id) ON DELETE CASCADE,
+    job_id TEXT REFERENCES jobs(job_id) ON DELETE CASCADE,
+    delta_total NUMERIC,
+    phi_total NUMERIC,
+    n_defaults INTEGER,
+    n_clears INTEGER,
+    time_to_stability INTEGER,
+    trading_effect NUMERIC,
+    total_trades INTEGER,
+    total_trade_volume NUMERIC,
+    raw_metrics TEXT,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS idx_metrics_job_id ON metrics(job_id);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_metrics_run_id ON metrics(run_id);
+CREATE INDEX IF NOT EXISTS idx_metrics_delta ON metrics(delta_total);
+
+CREATE TABLE IF NOT EXISTS job_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT REFERENCES jobs(job_id) ON DELETE CASCADE,
+    event_type TEXT NOT NULL,
+    timestamp TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    details TEXT DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS idx_job_events_job_id ON job_events(job_id);
+
+CREATE TABLE IF NOT EXISTS job_metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+    created_at TEXT DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    n_comparisons INTEGER,
+    n_pairs INTEGER,
+    mean_trading_effect REAL,
+    min_trading_effect REAL,
+    max_trading_effect REAL,
+    std_trading_effect REAL,
+    positive_effects INTEGER,
+    negative_effects INTEGER,
+    neutral_effects INTEGER,
+    mean_delta_passive REAL,
+    mean_delta_active REAL,
+    mean_phi_passive REAL,
+    mean_phi_active REAL,
+    raw_summary TEXT,
+    UNIQUE(job_id)
+);
+CREATE INDEX IF NOT EXISTS idx_job_metrics_job_id ON job_metrics(job_id);

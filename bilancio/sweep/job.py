@@ -1,0 +1,152 @@
+"""The job function: one resolved config in, one pair run and stored, a plain outcome out.
+
+Local, process-pool and cloud execution all call :func:`run_job`. It never raises for a bad
+run: the exception becomes two failed run rows with its text, and a failed outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bilancio.config import params_from_config
+from bilancio.model import ModelParams, PairResult, generate, simulate_scenario
+from bilancio.storage import Store, open_store
+from bilancio.sweep.records import metrics_record, run_record
+
+REGIMES = ("passive", "active")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a worker needs: plain data, cheap to send to another process."""
+
+    job_id: str
+    job_num: int
+    config: dict[str, Any]  # the job's resolved config (model, market, storage, job)
+    overrides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job_num: int
+    status: str  # "completed" or "failed"
+    error: str | None
+    saved: bool  # the rows are in the store
+    delta_passive: float | None = None
+    delta_active: float | None = None
+    trading_effect: float | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_STORES: dict[str, Store] = {}  # one open store per process and storage setting
+
+
+def store_for(settings: dict[str, Any]) -> Store:
+    key = json.dumps(settings, sort_keys=True)
+    if key not in _STORES:
+        _STORES[key] = open_store(settings)
+    return _STORES[key]
+
+
+def run_job(spec: JobSpec, store: Store | None = None) -> JobOutcome:
+    """Run the pair of ``spec`` and save its runs and metrics; failures become failed rows."""
+    start = time.perf_counter()
+    params: ModelParams | None = None
+    try:
+        params = params_from_config(spec.config)
+        pair, times = _run_pair(params)
+    except Exception as err:  # a bug or bad input: recorded as a failed run, never swallowed
+        error = _describe(err)
+        saved = _save_failure(spec, params, error, store)
+        return JobOutcome(spec.job_num, "failed", error, saved, seconds=time.perf_counter() - start)
+    runs = [
+        run_record(
+            spec.job_id,
+            spec.job_num,
+            r.regime,
+            params,
+            spec.config,
+            status="completed",
+            execution_time_ms=round(times[r.regime] * 1000),
+        )
+        for r in (pair.passive, pair.active)
+    ]
+    metrics = [
+        metrics_record(spec.job_id, spec.job_num, r, pair) for r in (pair.passive, pair.active)
+    ]
+    try:
+        (store or store_for(spec.config["storage"])).save_runs(runs, metrics)
+    except Exception as err:  # the pair ran but could not be stored: the caller records it
+        return JobOutcome(
+            spec.job_num,
+            "failed",
+            f"saving results failed: {_describe(err)}",
+            False,
+            seconds=time.perf_counter() - start,
+        )
+    return JobOutcome(
+        spec.job_num,
+        "completed",
+        None,
+        True,
+        pair.passive.delta_total,
+        pair.active.delta_total,
+        pair.trading_effect,
+        time.perf_counter() - start,
+    )
+
+
+def _run_pair(params: ModelParams) -> tuple[PairResult, dict[str, float]]:
+    scenario = generate(params)
+    times: dict[str, float] = {}
+    results = {}
+    for regime in REGIMES:
+        tic = time.perf_counter()
+        results[regime] = simulate_scenario(scenario, params, regime)
+        times[regime] = time.perf_counter() - tic
+    return PairResult(results["passive"], results["active"]), times
+
+
+def failure_records(spec: JobSpec, params: ModelParams | None, error: str):
+    """The two failed run rows of a job (parameters from the config if they did not validate)."""
+    if params is None:
+        params = _lenient_params(spec.config)
+    return [
+        run_record(
+            spec.job_id, spec.job_num, regime, params, spec.config, status="failed", error=error
+        )
+        for regime in REGIMES
+    ]
+
+
+def _save_failure(
+    spec: JobSpec, params: ModelParams | None, error: str, store: Store | None
+) -> bool:
+    try:
+        (store or store_for(spec.config["storage"])).save_runs(
+            failure_records(spec, params, error), []
+        )
+    except Exception:  # the sweep records it from the main process (outcome.saved is False)
+        return False
+    return True
+
+
+def _lenient_params(config: dict[str, Any]) -> ModelParams:
+    """Best-effort parameters for a failed row whose config did not validate."""
+    try:
+        return params_from_config(config)
+    except (ValueError, TypeError, KeyError):
+        return ModelParams()
+
+
+def _describe(err: BaseException) -> str:
+    last = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
+    where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
+    return f"{type(err).__name__}: {err}{where}"

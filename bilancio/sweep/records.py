@@ -1,0 +1,190 @@
+"""The rows a sweep writes (SCHEMA.md), and the identities that key them.
+
+Rows are plain dataclasses; ``asdict`` gives what a store writes. JSON-valued columns hold
+JSON-serialisable Python values here and are encoded by the store that needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import secrets
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import bilancio
+from bilancio.model import MODEL_VERSION, ModelParams, PairResult, RunResult
+
+JOB_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes (0/o, 1/l/i)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_job_id() -> str:
+    """``YYYYMMDD-HHMMSS-xxxx``: sorts by time, short to type, random enough to be unique."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{''.join(secrets.choice(JOB_ID_ALPHABET) for _ in range(4))}"
+
+
+def run_id(job_id: str, job_num: int, regime: str) -> str:
+    return f"{job_id}-{job_num:05d}-{regime}"
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, float):
+        if value.is_integer() and math.isfinite(value):
+            return int(value)
+        return float(repr(value))
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def config_hash(params: ModelParams) -> str:
+    """SHA-256 of the canonical JSON of the model parameters plus the model version."""
+    canonical = json.dumps(
+        {"model_version": MODEL_VERSION, "params": _normalise(params.to_dict())},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when running from a checkout."""
+    root = Path(bilancio.__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return bilancio.__version__
+    return f"{bilancio.__version__}+g{sha}{'.dirty' if dirty else ''}"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: str
+    sweep_type: str
+    n_agents: int
+    maturity_days: int
+    kappas: list[float]
+    concentrations: list[float]
+    mus: list[float]
+    outside_mid_ratios: list[float]
+    seeds: list[int]
+    total_runs: int
+    overrides: list[str]
+    config: dict[str, Any]
+    code_version: str
+    description: str | None = None
+    cloud: bool = False
+    status: str = "running"
+    created_at: str = field(default_factory=now_iso)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    job_id: str
+    job_num: int
+    regime: str
+    status: str
+    kappa: float
+    concentration: float
+    mu: float
+    outside_mid_ratio: float
+    seed: int
+    config: dict[str, Any]
+    config_hash: str
+    execution_time_ms: int | None = None
+    error: str | None = None
+    modal_call_id: str | None = None
+    created_at: str = field(default_factory=now_iso)
+    completed_at: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricsRecord:
+    run_id: str
+    job_id: str
+    delta_total: float | None
+    phi_total: float | None
+    n_defaults: int
+    n_clears: int
+    time_to_stability: int | None
+    trading_effect: float | None
+    total_trades: int | None
+    total_trade_volume: float | None
+    raw_metrics: dict[str, Any]
+    created_at: str = field(default_factory=now_iso)
+
+
+def run_record(
+    job_id: str,
+    job_num: int,
+    regime: str,
+    params: ModelParams,
+    config: dict[str, Any],
+    *,
+    status: str,
+    execution_time_ms: int | None = None,
+    error: str | None = None,
+) -> RunRecord:
+    return RunRecord(
+        run_id=run_id(job_id, job_num, regime),
+        job_id=job_id,
+        job_num=job_num,
+        regime=regime,
+        status=status,
+        kappa=params.kappa,
+        concentration=params.concentration,
+        mu=params.mu,
+        outside_mid_ratio=params.outside_mid_ratio,
+        seed=params.seed,
+        config=config,
+        config_hash=config_hash(params),
+        execution_time_ms=execution_time_ms,
+        error=error,
+        completed_at=now_iso() if status in ("completed", "failed") else None,
+    )
+
+
+def metrics_record(job_id: str, job_num: int, result: RunResult, pair: PairResult) -> MetricsRecord:
+    """One run's metrics row; both rows of a pair carry the pair's trading effect."""
+    raw = result.to_dict()
+    raw["trading_effect"] = pair.trading_effect
+    raw["trading_relief_ratio"] = pair.trading_relief_ratio
+    active = result.regime == "active"
+    return MetricsRecord(
+        run_id=run_id(job_id, job_num, result.regime),
+        job_id=job_id,
+        delta_total=result.delta_total,
+        phi_total=result.phi_total,
+        n_defaults=result.n_defaults,
+        n_clears=result.n_clears,
+        time_to_stability=result.time_to_stability,
+        trading_effect=pair.trading_effect,
+        total_trades=result.n_trades if active else None,
+        total_trade_volume=result.trade_volume_cash if active else None,
+        raw_metrics=raw,
+    )

@@ -1,0 +1,1 @@
+"""Hydra sweeper plugin for bilancio: ``hydra/sweeper=bilancio`` (the default in bilancio)."""

@@ -1,0 +1,13 @@
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class BilancioSweeperConf:
+    _target_: str = "hydra_plugins.bilancio_sweeper.sweeper.BilancioSweeper"
+    # swept values by key, as on the command line ("0.5,1.0"); experiments set these
+    params: dict[str, str] = field(default_factory=dict)
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="bilancio", node=BilancioSweeperConf)

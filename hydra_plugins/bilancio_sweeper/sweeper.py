@@ -1,0 +1,37 @@
+from typing import Any
+
+from hydra.core.utils import JobReturn
+from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from .config import BilancioSweeperConf  # noqa: F401  (registers the config)
+
+
+class BilancioSweeper(Sweeper):
+    """Expands the grid, validates every job before anything runs, records the job, launches,
+    and never aborts on a failed job (so the job_metrics callback always runs)."""
+
+    def __init__(self, params: dict[str, str] | None = None) -> None:
+        self.params = dict(params or {})
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.launcher: Launcher | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> list[list[JobReturn]] | Any:
+        from bilancio.sweep.orchestrate import run_sweep
+
+        assert self.config is not None and self.hydra_context and self.launcher
+        swept = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
+        return run_sweep(self.config, self.hydra_context, self.launcher, swept)
