@@ -46,6 +46,13 @@ class JobOutcome:
 
 
 _STORES: dict[str, Store] = {}  # one open store per process and storage setting
+_FORKED_FROM_PARENT: list[Store] = []  # kept referenced so they are never closed in a child
+
+
+def forget_inherited_stores() -> None:
+    """In a forked worker: stop using the parent's connections (never close them here)."""
+    _FORKED_FROM_PARENT.extend(_STORES.values())
+    _STORES.clear()
 
 
 def store_for(settings: dict[str, Any]) -> Store:

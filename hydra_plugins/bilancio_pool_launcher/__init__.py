@@ -1,0 +1,1 @@
+"""Hydra launcher plugin: ``hydra/launcher=pool`` runs a sweep's jobs on every core."""

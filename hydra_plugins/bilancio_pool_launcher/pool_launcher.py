@@ -1,0 +1,39 @@
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from hydra.core.utils import JobReturn
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from .config import PoolLauncherConf  # noqa: F401  (registers the config)
+
+
+class PoolLauncher(Launcher):
+    """Runs jobs in a pool of forked worker processes (Linux and macOS)."""
+
+    def __init__(self, n_jobs: int = -1, chunksize: int | None = None) -> None:
+        self.n_jobs, self.chunksize = n_jobs, chunksize
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config, self.hydra_context = config, hydra_context
+        self.task_function = task_function
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        """Hydra's interface: compose and run each job in a worker, as Hydra's launchers do."""
+        from . import _core
+
+        return _core.launch_hydra_jobs(self, job_overrides, initial_job_idx)
+
+    def launch_specs(self, specs: Sequence[Any]) -> Iterator[Any]:
+        """bilancio's interface: resolved job specs in, outcomes out as they finish."""
+        from . import _core
+
+        return _core.launch_specs(self, specs)
