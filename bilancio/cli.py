@@ -19,12 +19,22 @@ def run_once(cfg: DictConfig) -> None:
     print(format_pair(params, simulate_pair(params)))
 
 
+SUBCOMMANDS = ("jobs",)
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
+        from bilancio import jobs_cli
+
+        sys.exit(jobs_cli.main(sys.argv[2:]))
     register_configs()
     _terminate_as_interrupt()
+    from bilancio.sweep.orchestrate import LAST_SWEEP
+
+    earlier = len(LAST_SWEEP)
     app = hydra.main(version_base="1.3", config_path="conf", config_name="config")(_task)
     app()
-    sys.exit(_sweep_exit_code())
+    sys.exit(1 if any(s.failures or s.interrupted for s in LAST_SWEEP[earlier:]) else 0)
 
 
 def _task(cfg: DictConfig) -> object:
@@ -56,14 +66,6 @@ def _terminate_as_interrupt() -> None:
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, handler)
-
-
-def _sweep_exit_code() -> int:
-    from bilancio.sweep.orchestrate import LAST_SWEEP
-
-    if any(s.failures or s.interrupted for s in LAST_SWEEP):
-        return 1
-    return 0
 
 
 if __name__ == "__main__":

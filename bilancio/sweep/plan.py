@@ -84,19 +84,20 @@ def _axes(parsed: list[Override], config_loader: Any) -> list[_Axis]:
     """One axis per key, in first-seen order; a repeated key replaces the earlier values."""
     axes: dict[str, _Axis] = {}
     for o in parsed:
-        key = o.get_key_element()
+        element = o.get_key_element()  # the key with its +, ++ or ~ prefix and @package
         values = list(o.sweep_iterator()) if o.is_sweep_override() else [o.value()]
-        prefix = "~" if o.is_delete() else "++" if o.is_force_add() else "+" if o.is_add() else ""
-        strings = [f"{prefix}{key}={Transformer.str(v)}" for v in values]
+        strings = [f"{element}={Transformer.str(v)}" for v in values]
         if o.is_delete() and o.value() is None:
-            strings = [f"~{key}"]
+            strings = [element]
         structural = (
-            bool(prefix)
+            o.is_add()
+            or o.is_force_add()
+            or o.is_delete()
             or o.package is not None
             or o.is_hydra_override()
             or bool(config_loader.get_group_options(o.key_or_group))
         )
-        axes[key] = _Axis(key, values, strings, structural)
+        axes[element] = _Axis(o.key_or_group, values, strings, structural)
     return list(axes.values())
 
 

@@ -1,0 +1,116 @@
+"""``bilancio jobs ls`` and ``bilancio jobs show JOB_ID``: read what sweeps stored."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bilancio.report import format_aggregate, format_pairs, pair_rows
+from bilancio.storage import JobNotFound, StoreError
+from bilancio.storage.sqlite import SQLiteStore
+
+DEFAULT_DB = "bilancio.db"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bilancio jobs", description="Inspect stored sweeps.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ls = sub.add_parser("ls", help="list jobs, newest first")
+    ls.add_argument("--limit", type=int, default=None, help="show at most N jobs")
+    show = sub.add_parser("show", help="one job: config, status, job_metrics, pairs")
+    show.add_argument("job_id")
+    for p in (ls, show):
+        p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: ./{DEFAULT_DB})")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def open_existing(path: str) -> SQLiteStore:
+    """Open a database for reading; a missing file is an error, not a new empty database."""
+    if not Path(path).is_file():
+        raise StoreError(f"no database at {path} (run a sweep first, or pass --db PATH)")
+    return SQLiteStore(path)
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        store = open_existing(args.db)
+        if args.command == "ls":
+            return _ls(store, args)
+        return _show(store, args)
+    except JobNotFound as err:
+        print(f"bilancio: {err}", file=sys.stderr)
+        return 2
+    except StoreError as err:
+        print(f"bilancio: {err}", file=sys.stderr)
+        return 2
+
+
+def _duration(job: dict[str, Any]) -> str:
+    if not job.get("completed_at"):
+        return "–"
+    start = datetime.fromisoformat(job["created_at"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(job["completed_at"].replace("Z", "+00:00"))
+    return f"{(end - start).total_seconds():.1f}s"
+
+
+def _ls(store: SQLiteStore, args: argparse.Namespace) -> int:
+    jobs = store.list_jobs(args.limit)
+    if args.json:
+        print(json.dumps(jobs, indent=1, default=str))
+        return 0
+    if not jobs:
+        print(f"no jobs in {store.path}")
+        return 0
+    print(
+        f"{'job id':<22} {'status':<10} {'created':<20} {'duration':>9} "
+        f"{'runs done/failed/total':>23} {'mean effect':>12}"
+    )
+    for j in jobs:
+        effect = j.get("mean_trading_effect")
+        runs = f"{j['completed_runs'] or 0}/{j['failed_runs'] or 0}/{j['total_runs'] or 0}"
+        print(
+            f"{j['job_id']:<22} {j['status']:<10} {j['created_at'][:19]:<20} "
+            f"{_duration(j):>9} {runs:>23} {'–' if effect is None else f'{effect:.4f}':>12}"
+        )
+    return 0
+
+
+def _show(store: SQLiteStore, args: argparse.Namespace) -> int:
+    job = store.get_job(args.job_id)
+    runs = store.job_runs(args.job_id)
+    if args.json:
+        print(json.dumps({"job": job, "runs": runs}, indent=1, default=str))
+        return 0
+    print(
+        f"job {job['job_id']}: {job['status']}  created {job['created_at']}  "
+        f"completed {job['completed_at'] or '–'}  ({_duration(job)})"
+    )
+    print(
+        f"code {job['code_version']}; runs {job['completed_runs']} completed, "
+        f"{job['failed_runs']} failed, {job['total_runs']} in all"
+    )
+    if job.get("description"):
+        print(f"description: {job['description']}")
+    if job.get("error"):
+        print(f"error: {job['error']}")
+    print(f"overrides: {' '.join(job['overrides'] or []) or '(none)'}")
+    print(
+        f"swept: κ {job['kappas']}  c {job['concentrations']}  μ {job['mus']}  "
+        f"ρ {job['outside_mid_ratios']}  seeds {job['seeds']}"
+    )
+    print(format_aggregate(job["job_metrics"] or {}))
+    rows = pair_rows(runs)
+    print(format_pairs(rows))
+    failed = [r for r in rows if r["status"] == "failed"]
+    for r in failed:
+        print(f"failed #{r['job_num']}: {r['error']}")
+    print(
+        "events: " + ", ".join(f"{e['event_type']} {e['timestamp'][11:19]}" for e in job["events"])
+    )
+    return 0
