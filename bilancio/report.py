@@ -145,7 +145,11 @@ def format_aggregate(row: dict) -> str:
 
 def format_sweep(summary, row: dict, runs: list[dict], limit: int = 20) -> str:
     """The end-of-sweep report: pairs, aggregate, failures, and where to find everything."""
-    lines = [format_pairs(pair_rows(runs), limit), format_aggregate(row)]
+    lines = [format_pairs(pair_rows(runs)), format_aggregate(row)]
+    if summary.total > limit:
+        lines.insert(
+            1, f"  … {summary.total - limit} more pairs (bilancio jobs show {summary.job_id})"
+        )
     if summary.failures:
         lines.append(f"FAILED: {len(summary.failures)} job(s):")
         for num, overrides, error in summary.failures[:20]:

@@ -45,8 +45,12 @@ class Store(Protocol):
         """The job row with its job_metrics and events; raises JobNotFound."""
         ...
 
-    def job_runs(self, job_id: str) -> list[dict[str, Any]]:
+    def job_runs(self, job_id: str, first_pairs: int | None = None) -> list[dict[str, Any]]:
         """Runs of the job joined with their metrics, by job number and regime."""
+        ...
+
+    def job_deltas(self, job_id: str) -> list[dict[str, Any]]:
+        """job_num, regime, status and delta_total of every run of the job."""
         ...
 
     def close(self) -> None: ...

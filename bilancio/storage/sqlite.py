@@ -173,12 +173,13 @@ class SQLiteStore:
         job["events"] = [_decode("job_events", dict(e)) for e in events]
         return job
 
-    def job_runs(self, job_id: str) -> list[dict[str, Any]]:
+    def job_runs(self, job_id: str, first_pairs: int | None = None) -> list[dict[str, Any]]:
+        limit = "" if first_pairs is None else f" AND r.job_num < {int(first_pairs)}"
         rows = self._db.execute(
             "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, "
             "m.time_to_stability, m.trading_effect, m.total_trades, m.total_trade_volume, "
             "m.raw_metrics FROM runs r LEFT JOIN metrics m ON m.run_id = r.run_id "
-            "WHERE r.job_id = ? ORDER BY r.job_num, r.regime DESC",
+            f"WHERE r.job_id = ?{limit} ORDER BY r.job_num, r.regime DESC",
             (job_id,),
         )
         out = []
@@ -188,6 +189,15 @@ class SQLiteStore:
                 row["raw_metrics"] = json.loads(row["raw_metrics"])
             out.append(row)
         return out
+
+    def job_deltas(self, job_id: str) -> list[dict[str, Any]]:
+        """job_num, regime, status and δ of every run of the job (what the aggregate needs)."""
+        rows = self._db.execute(
+            "SELECT r.job_num, r.regime, r.status, m.delta_total FROM runs r "
+            "LEFT JOIN metrics m ON m.run_id = r.run_id WHERE r.job_id = ?",
+            (job_id,),
+        )
+        return [dict(r) for r in rows]
 
     def table(self, name: str) -> list[dict[str, Any]]:
         """Every row of one table, decoded (for tests and exports)."""

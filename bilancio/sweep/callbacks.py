@@ -12,13 +12,14 @@ from bilancio.storage import open_store
 from bilancio.sweep.aggregate import aggregate, pairs_from_runs
 from bilancio.sweep.orchestrate import LAST_SWEEP, SweepSummary
 
+REPORT_PAIRS = 20  # pairs listed at the end of a sweep (all of them: bilancio jobs show)
+
 
 def write_job_metrics(summary: SweepSummary) -> dict[str, Any]:
     """Aggregate every completed pair of the job (this run's and earlier ones') and save it."""
     store = open_store(summary.storage)
     try:
-        runs = store.job_runs(summary.job_id)
-        row = aggregate(pairs_from_runs(runs))
+        row = aggregate(pairs_from_runs(store.job_deltas(summary.job_id)))
         row["raw_summary"] = {
             "pairs_in_job": summary.total,
             "failed_jobs": [
@@ -28,7 +29,7 @@ def write_job_metrics(summary: SweepSummary) -> dict[str, Any]:
             "interrupted": summary.interrupted,
         }
         store.save_job_metrics(summary.job_id, row)
-        return {"row": row, "runs": runs}
+        return {"row": row, "runs": store.job_runs(summary.job_id, first_pairs=REPORT_PAIRS)}
     finally:
         store.close()
 
@@ -41,4 +42,7 @@ class JobMetricsCallback(Callback):
             return  # not a bilancio sweep (another sweeper ran): nothing to aggregate
         summary = LAST_SWEEP[-1]
         result = write_job_metrics(summary)
-        print(format_sweep(summary, result["row"], result["runs"]), file=sys.stdout)
+        print(
+            format_sweep(summary, result["row"], result["runs"], limit=REPORT_PAIRS),
+            file=sys.stdout,
+        )

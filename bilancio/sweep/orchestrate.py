@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from bilancio.storage import Store, StoreError, open_store
 from bilancio.sweep.job import JobOutcome, JobSpec, failure_records, run_job
 from bilancio.sweep.plan import SweepError, SweepPlan, plan_sweep
 from bilancio.sweep.progress import Progress
-from bilancio.sweep.records import JobRecord, code_version, new_job_id, run_id
+from bilancio.sweep.records import JobRecord, code_version, config_hash, new_job_id, run_id
 
 
 @dataclass
@@ -52,35 +52,35 @@ def run_sweep(
         print(f"bilancio: {err}\nNothing was run or written.", file=sys.stderr)
         raise SystemExit(2) from None
     job_id = plan.job_id or new_job_id()
-    storage = _absolute_storage(plan.jobs[0].config["storage"], config.hydra.runtime.cwd)
-    specs = [_bind(spec, job_id, storage) for spec in plan.jobs]
+    storage = _absolute_storage(plan.spec(0).config["storage"], config.hydra.runtime.cwd)
+    plan.bind = {"job_id": job_id, "storage": storage}
     try:
         store = open_store(storage)
-        resumed = not store.create_job(_job_record(job_id, plan, specs, config))
+        resumed = not store.create_job(_job_record(job_id, plan, config))
     except StoreError as err:
         print(f"bilancio: {err}", file=sys.stderr)
         raise SystemExit(1) from None
-    summary = SweepSummary(job_id, storage, str(config.hydra.sweep.dir), len(specs))
+    summary = SweepSummary(job_id, storage, str(config.hydra.sweep.dir), plan.n_jobs)
     LAST_SWEEP.append(summary)
-    store.add_event(job_id, "resumed" if resumed else "created", {"jobs": len(specs)})
-    todo = _pending(store, job_id, specs, summary)
+    store.add_event(job_id, "resumed" if resumed else "created", {"jobs": plan.n_jobs})
+    todo = _pending(store, plan, summary)
     store.add_event(
         job_id,
         "started",
         {"to_run": len(todo), "already_done": summary.skipped, "launcher": type(launcher).__name__},
     )
-    _write_sweep_dir(Path(summary.sweep_dir), config, todo)
+    _write_sweep_dir(Path(summary.sweep_dir), config, plan, todo)
     print(
-        f"bilancio: job {job_id}: {len(specs)} pairs ({summary.skipped} already done) "
+        f"bilancio: job {job_id}: {plan.n_jobs} pairs ({summary.skipped} already done) "
         f"→ {_where(storage)}",
         file=sys.stderr,
     )
-    progress = Progress(len(specs), skipped=summary.skipped, label="pairs")
+    progress = Progress(plan.n_jobs, skipped=summary.skipped, label="pairs")
     try:
-        for outcome in _execute(launcher, todo, store, config, hydra_context):
-            _record(outcome, todo, store, summary)
+        for outcome in _execute(launcher, plan, todo, store):
+            _record(outcome, plan, store, summary)
             progress.update(outcome.status != "completed")
-    except BaseException as exc:  # KeyboardInterrupt, SIGTERM (as SystemExit), or a launcher bug
+    except BaseException as exc:  # KeyboardInterrupt, SIGTERM (as KeyboardInterrupt), a bug
         progress.close()
         summary.interrupted = f"{type(exc).__name__}: {exc}".rstrip(": ")
         note = (
@@ -92,17 +92,10 @@ def run_sweep(
         raise
     progress.close()
     failed = len(summary.failures)
-    error = f"{failed} of {len(specs)} jobs failed" if failed else None
+    error = f"{failed} of {plan.n_jobs} jobs failed" if failed else None
     counts = store.finish_job(job_id, "failed" if failed else "completed", error)
     store.add_event(job_id, "failed" if failed else "completed", {**counts, "failed_jobs": failed})
     return [[]]
-
-
-def _bind(spec: JobSpec, job_id: str, storage: dict[str, Any]) -> JobSpec:
-    config = dict(spec.config)
-    config["job"] = {**config["job"], "id": job_id, "num": spec.job_num}
-    config["storage"] = storage
-    return replace(spec, job_id=job_id, config=config)
 
 
 def _absolute_storage(storage: dict[str, Any], cwd: str) -> dict[str, Any]:
@@ -117,70 +110,68 @@ def _where(storage: dict[str, Any]) -> str:
     return storage["path"] if storage.get("backend") == "sqlite" else storage.get("backend", "?")
 
 
-def _job_record(
-    job_id: str, plan: SweepPlan, specs: list[JobSpec], config: DictConfig
-) -> JobRecord:
-    params = [params_from_config(s.config) for s in specs]
-
-    def distinct(name: str) -> list[Any]:
-        return sorted({getattr(p, name) for p in params})
-
+def _job_record(job_id: str, plan: SweepPlan, config: DictConfig) -> JobRecord:
+    distinct: dict[str, set[Any]] = {k: set() for k in SWEPT_COLUMNS}
+    first = None
+    for spec in plan.specs():
+        params = params_from_config(spec.config)
+        first = first or params
+        for name, values in distinct.items():
+            values.add(getattr(params, name))
     base = OmegaConf.to_container(config, resolve=False)
     base.pop("hydra", None)
     return JobRecord(
         job_id=job_id,
         sweep_type="balanced",
-        n_agents=params[0].n_agents,
-        maturity_days=params[0].maturity_days,
-        kappas=distinct("kappa"),
-        concentrations=distinct("concentration"),
-        mus=distinct("mu"),
-        outside_mid_ratios=distinct("outside_mid_ratio"),
-        seeds=distinct("seed"),
-        total_runs=2 * len(specs),
+        n_agents=first.n_agents,
+        maturity_days=first.maturity_days,
+        kappas=sorted(distinct["kappa"]),
+        concentrations=sorted(distinct["concentration"]),
+        mus=sorted(distinct["mu"]),
+        outside_mid_ratios=sorted(distinct["outside_mid_ratio"]),
+        seeds=sorted(distinct["seed"]),
+        total_runs=2 * plan.n_jobs,
         overrides=plan.overrides,
         config=base,
         code_version=code_version(),
-        description=specs[0].config["job"].get("description"),
+        description=plan.spec(0).config["job"].get("description"),
     )
 
 
-def _pending(
-    store: Store, job_id: str, specs: list[JobSpec], summary: SweepSummary
-) -> list[JobSpec]:
-    """Jobs still to run; completed ones are skipped, conflicting ones fail without writing."""
-    from bilancio.sweep.records import config_hash
+SWEPT_COLUMNS = ("kappa", "concentration", "mu", "outside_mid_ratio", "seed")
 
-    done = store.completed_runs(job_id)
+
+def _pending(store: Store, plan: SweepPlan, summary: SweepSummary) -> list[int]:
+    """Job numbers still to run; completed ones are skipped, conflicting ones fail unwritten."""
+    done = store.completed_runs(summary.job_id)
     todo = []
-    for spec in specs:
-        ids = [run_id(job_id, spec.job_num, r) for r in ("passive", "active")]
+    for spec in plan.specs():
+        ids = [run_id(summary.job_id, spec.job_num, r) for r in ("passive", "active")]
         hashes = {done.get(i) for i in ids}
         if None in hashes:
-            todo.append(spec)
-            continue
-        if hashes == {config_hash(params_from_config(spec.config))}:
+            todo.append(spec.job_num)
+        elif hashes == {config_hash(params_from_config(spec.config))}:
             summary.skipped += 1
-            continue
-        summary.failures.append(
-            (
-                spec.job_num,
-                spec.overrides,
+        else:
+            summary.failures.append(
                 (
-                    f"job {job_id} already holds a completed pair #{spec.job_num} with other "
-                    "parameters; a resumed sweep must be the same sweep (use a new job.id for a "
-                    "different one)"
-                ),
+                    spec.job_num,
+                    spec.overrides,
+                    (
+                        f"job {summary.job_id} already holds a completed pair #{spec.job_num} "
+                        "with other parameters; a resumed sweep must be the same sweep (use a "
+                        "new job.id for a different one)"
+                    ),
+                )
             )
-        )
     return todo
 
 
-def _write_sweep_dir(sweep_dir: Path, config: DictConfig, todo: list[JobSpec]) -> None:
+def _write_sweep_dir(sweep_dir: Path, config: DictConfig, plan: SweepPlan, todo: list[int]) -> None:
     """Hydra's layout: multirun.yaml, then <job_num>/.hydra/{overrides,config}.yaml per job."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, sweep_dir / "multirun.yaml")
-    for spec in todo:
+    for spec in plan.specs(todo):
         hydra_dir = sweep_dir / str(spec.job_num) / ".hydra"
         hydra_dir.mkdir(parents=True, exist_ok=True)
         (hydra_dir / "overrides.yaml").write_text(json.dumps(list(spec.overrides)) + "\n")
@@ -188,18 +179,18 @@ def _write_sweep_dir(sweep_dir: Path, config: DictConfig, todo: list[JobSpec]) -
 
 
 def _execute(
-    launcher: Launcher, todo: list[JobSpec], store: Store, config: DictConfig, hydra_context: Any
+    launcher: Launcher, plan: SweepPlan, todo: list[int], store: Store
 ) -> Iterator[JobOutcome]:
     from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 
     launch_specs = getattr(launcher, "launch_specs", None)
     if launch_specs is not None:  # bilancio's own launchers take resolved configs
-        yield from launch_specs(todo)
+        yield from launch_specs(plan.specs(todo), len(todo))
     elif isinstance(launcher, BasicLauncher):  # Hydra's default: run here, one after another
-        for spec in todo:
+        for spec in plan.specs(todo):
             yield run_job(spec, store)
     else:  # any other Hydra launcher: let it compose and run each job itself
-        yield from _through_hydra_launcher(launcher, todo)
+        yield from _through_hydra_launcher(launcher, list(plan.specs(todo)))
 
 
 def _through_hydra_launcher(launcher: Launcher, todo: list[JobSpec]) -> Iterator[JobOutcome]:
@@ -219,21 +210,12 @@ def _through_hydra_launcher(launcher: Launcher, todo: list[JobSpec]) -> Iterator
             yield JobOutcome(spec.job_num, "failed", f"{ret._return_value!r}", False)
 
 
-_BY_NUM: dict[int, dict[int, JobSpec]] = {}
-
-
-def _by_num(todo: list[JobSpec]) -> dict[int, JobSpec]:
-    if id(todo) not in _BY_NUM:
-        _BY_NUM.clear()
-        _BY_NUM[id(todo)] = {s.job_num: s for s in todo}
-    return _BY_NUM[id(todo)]
-
-
-def _record(outcome: JobOutcome, todo: list[JobSpec], store: Store, summary: SweepSummary) -> None:
+def _record(outcome: JobOutcome, plan: SweepPlan, store: Store, summary: SweepSummary) -> None:
     if outcome.status == "completed":
         summary.completed += 1
         return
-    spec = todo[0] if len(todo) == 1 else _by_num(todo)[outcome.job_num]
-    summary.failures.append((spec.job_num, spec.overrides, outcome.error or "unknown error"))
+    spec = plan.spec(outcome.job_num)
+    error = outcome.error or "unknown error"
+    summary.failures.append((spec.job_num, spec.overrides, error))
     if not outcome.saved:  # the worker could not write its failure: write it from here
-        store.save_runs(failure_records(spec, None, outcome.error or "unknown error"), [])
+        store.save_runs(failure_records(spec, None, error), [])

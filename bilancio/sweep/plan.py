@@ -9,7 +9,8 @@ value against the structured schema and then set on plain copies.
 from __future__ import annotations
 
 import copy
-import itertools
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +29,6 @@ class SweepError(ValueError):
 
 
 @dataclass(frozen=True)
-class SweepPlan:
-    job_id: str | None  # as configured (job.id); None means "make a new one"
-    jobs: list[JobSpec]
-    overrides: list[str]
-
-
-@dataclass(frozen=True)
 class _Axis:
     key: str
     values: list[Any]  # typed, as parsed
@@ -42,23 +36,37 @@ class _Axis:
     structural: bool
 
 
-def plan_sweep(master: DictConfig, config_loader: Any, swept: list[str]) -> SweepPlan:
-    """Every job of the sweep with its resolved config; raises SweepError on any bad value."""
-    parser = OverridesParser.create(config_loader=config_loader)
-    try:
-        parsed = parser.parse_overrides(swept)
-    except Exception as err:  # Hydra's parser raises several types; all mean a malformed override
-        raise SweepError(f"cannot parse the overrides: {err}") from err
-    axes = _axes(parsed, config_loader)
-    jobs_axes = list(itertools.product(*[range(len(a.values)) for a in axes]))
-    base_cache: dict[tuple[str, ...], tuple[dict[str, Any], DictConfig]] = {}
-    checked: dict[tuple[tuple[str, ...], str, str], Any] = {}
-    specs: list[JobSpec] = []
-    for num, choice in enumerate(jobs_axes):
+class SweepPlan:
+    """The jobs of a sweep. Configs are built on demand, so a plan of 10,000 jobs stays small;
+    every job was built and validated once when the plan was made."""
+
+    def __init__(
+        self, master: DictConfig, config_loader: Any, axes: list[_Axis], overrides: list[str]
+    ):
+        self._master, self._loader, self._axes = master, config_loader, axes
+        self._sizes = [len(a.values) for a in axes]
+        self._bases: dict[tuple[str, ...], tuple[dict[str, Any] | None, DictConfig]] = {}
+        self._checked: dict[tuple[tuple[str, ...], str, str], Any] = {}
+        self.overrides = overrides
+        self.n_jobs = math.prod(self._sizes)
+        self.job_id: str | None = None  # as configured (job.id); None: make a new one
+        self.bind: dict[str, Any] = {}  # set by the sweep: the job id and the storage settings
+
+    def _choice(self, num: int) -> list[int]:
+        """Indices into each axis for job ``num``, in itertools.product order."""
+        out = []
+        for size in reversed(self._sizes):
+            num, i = divmod(num, size)
+            out.append(i)
+        return out[::-1]
+
+    def spec(self, num: int) -> JobSpec:
+        choice = self._choice(num)
+        axes = self._axes
         structural = tuple(a.strings[i] for a, i in zip(axes, choice, strict=True) if a.structural)
-        if structural not in base_cache:
-            base_cache[structural] = _compose(master, config_loader, list(structural))
-        base, typed = base_cache[structural]
+        if structural not in self._bases:
+            self._bases[structural] = _compose(self._master, self._loader, list(structural))
+        base, typed = self._bases[structural]
         values = [
             (a.key, a.values[i]) for a, i in zip(axes, choice, strict=True) if not a.structural
         ]
@@ -68,16 +76,37 @@ def plan_sweep(master: DictConfig, config_loader: Any, swept: list[str]) -> Swee
             config = copy.deepcopy(base)
             for key, value in values:
                 memo = (structural, key, repr(value))
-                if memo not in checked:
-                    checked[memo] = _checked_value(typed, key, value)
-                _set(config, key, checked[memo])
+                if memo not in self._checked:
+                    self._checked[memo] = _checked_value(typed, key, value)
+                _set(config, key, self._checked[memo])
         overrides = tuple(a.strings[i] for a, i in zip(axes, choice, strict=True))
-        _validate(config, overrides)
-        specs.append(JobSpec(job_id="", job_num=num, config=config, overrides=overrides))
-    ids = {s.config["job"]["id"] for s in specs}
+        job_id = self.bind.get("job_id", "")
+        if self.bind:
+            config["job"] = {**config["job"], "id": job_id, "num": num}
+            config["storage"] = self.bind["storage"]
+        return JobSpec(job_id=job_id, job_num=num, config=config, overrides=overrides)
+
+    def specs(self, nums: Iterable[int] | None = None) -> Iterator[JobSpec]:
+        for num in range(self.n_jobs) if nums is None else nums:
+            yield self.spec(num)
+
+
+def plan_sweep(master: DictConfig, config_loader: Any, swept: list[str]) -> SweepPlan:
+    """Plan the sweep and validate every job's config; raises SweepError on any bad value."""
+    parser = OverridesParser.create(config_loader=config_loader)
+    try:
+        parsed = parser.parse_overrides(swept)
+    except Exception as err:  # Hydra's parser raises several types; all mean a malformed override
+        raise SweepError(f"cannot parse the overrides: {err}") from err
+    plan = SweepPlan(master, config_loader, _axes(parsed, config_loader), list(swept))
+    ids = set()
+    for spec in plan.specs():
+        _validate(spec.config, spec.overrides)
+        ids.add(spec.config["job"]["id"])
     if len(ids) > 1:
         raise SweepError(f"job.id cannot be swept (got {sorted(map(str, ids))})")
-    return SweepPlan(job_id=ids.pop() if ids else None, jobs=specs, overrides=list(swept))
+    plan.job_id = ids.pop() if ids else None
+    return plan
 
 
 def _axes(parsed: list[Override], config_loader: Any) -> list[_Axis]:

@@ -6,7 +6,7 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,20 +50,48 @@ def _run_chunk(specs: list[Any]) -> list[Any]:
     return [run_bilancio_job(spec) for spec in specs]
 
 
-def launch_specs(launcher: Any, specs: Sequence[Any]) -> Iterator[Any]:
-    if not specs:
+def _chunks(specs: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for spec in specs:
+        chunk.append(spec)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def launch_specs(launcher: Any, specs: Iterable[Any], count: int) -> Iterator[Any]:
+    """Outcomes as jobs finish. At most a few chunks per worker are in flight, so memory does
+    not grow with the size of the sweep."""
+    if count == 0:
         return
-    n = workers(launcher, len(specs))
-    size = launcher.chunksize or max(1, min(16, len(specs) // (n * 8)))
-    chunks = [list(specs[i : i + size]) for i in range(0, len(specs), size)]
+    n = workers(launcher, count)
+    size = launcher.chunksize or max(1, min(16, count // (n * 8)))
+    pending: list[Any] = []
     pool = _pool(n)
     try:
-        for outcomes in pool.imap_unordered(_run_chunk, chunks):
-            yield from outcomes
+        for chunk in _chunks(specs, size):
+            pending.append(pool.apply_async(_run_chunk, (chunk,)))
+            while len(pending) >= 4 * n:
+                yield from _collect(pending)
+        while pending:
+            yield from _collect(pending)
         pool.close()
     finally:
         pool.terminate()
         pool.join()
+
+
+def _collect(pending: list[Any]) -> Iterator[Any]:
+    """Outcomes of the first finished chunk (waiting briefly on each in turn)."""
+    while True:
+        for k, result in enumerate(pending):
+            if result.ready():
+                del pending[k]
+                yield from result.get()
+                return
+        pending[0].wait(0.01)
 
 
 # -- Hydra's interface --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from hydra.core.utils import JobReturn
@@ -32,8 +32,8 @@ class PoolLauncher(Launcher):
 
         return _core.launch_hydra_jobs(self, job_overrides, initial_job_idx)
 
-    def launch_specs(self, specs: Sequence[Any]) -> Iterator[Any]:
-        """bilancio's interface: resolved job specs in, outcomes out as they finish."""
+    def launch_specs(self, specs: Iterable[Any], count: int) -> Iterator[Any]:
+        """bilancio's interface: ``count`` resolved job specs in, outcomes out as they finish."""
         from . import _core
 
-        return _core.launch_specs(self, specs)
+        return _core.launch_specs(self, specs, count)
