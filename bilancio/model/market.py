@@ -95,6 +95,7 @@ class _Day:
     sold: set[int] = field(default_factory=set)  # customers that completed a sale today
     quotes: dict[str, Quotes] = field(default_factory=dict)  # dropped when the dealer trades
     bounds: dict[int, tuple[int, int]] = field(default_factory=dict)  # in-bucket slice of stock
+    smallest: dict[int, float] = field(default_factory=dict)  # smallest face in that slice
     inventory: dict[str, float] = field(default_factory=dict)  # x of each bucket's dealer
     first_due: float | None = None  # earliest due day of any claim on offer; None: recompute
 
@@ -135,6 +136,7 @@ class Market:
         for pid, due in enumerate(ledger.original_due):
             if ledger.amount[pid] > 0:
                 self.originals_by_due.setdefault(due, []).append(pid)
+        self._last_due = max(self.originals_by_due, default=0)  # of positive-amount originals
         self._history: dict[int, tuple[int, int]] = {}  # due day → (due, not paid in full)
         self._initial_value = {kind: self.maker_value(kind) for kind in ("dealer", "vbt")}
 
@@ -175,6 +177,11 @@ class Market:
 
     def trade(self, day: int) -> None:
         """The day's market phase: sellers first, then buyers, each group in shuffled order."""
+        if day >= self._last_due:
+            # Only claims with τ ≥ 1 trade and no original payable falls due after this day, so
+            # no offer, purchase or refusal can happen any more; the market's random draws feed
+            # nothing but the market, so skipping them changes no result.
+            return
         book = self.book
         book.sync(day)
         today = _Day(day, self.default_probability(day))
@@ -344,7 +351,15 @@ class Market:
         """The maker's earliest-due, lowest-row claim in ``bucket`` that the buyer may take."""
         led = self.ledger
         stock = self.book.stock[maker]
-        for k in self._in_bucket(maker, bucket, today):
+        positions = self._in_bucket(maker, bucket, today)
+        smallest = today.smallest.get(maker)
+        if smallest is None:
+            amount = led.amount
+            smallest = min((amount[stock[k][1]] for k in positions), default=math.inf)
+            today.smallest[maker] = smallest
+        if free < unit * smallest - EPS:
+            return None  # not even the smallest claim is affordable
+        for k in positions:
             due, pid = stock[k]
             if due >= before:
                 return None  # by due day: every later claim is due too late as well
@@ -378,6 +393,7 @@ class Market:
         """Count a trade, drop the dealer's stale quotes, and report it to ``on_trade``."""
         face = self.ledger.amount[pid]
         today.bounds.pop(maker, None)
+        today.smallest.pop(maker, None)
         today.first_due = None
         if interior:
             bucket = bucket_of(self.ledger.due[pid] - today.day)
