@@ -19,14 +19,15 @@ def run_once(cfg: DictConfig) -> None:
     print(format_pair(params, simulate_pair(params)))
 
 
-SUBCOMMANDS = ("jobs",)
+SUBCOMMANDS = ("jobs", "db")
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
-        from bilancio import jobs_cli
+        from bilancio import db_cli, jobs_cli
 
-        sys.exit(jobs_cli.main(sys.argv[2:]))
+        command = {"jobs": jobs_cli.main, "db": db_cli.main}[sys.argv[1]]
+        sys.exit(command(sys.argv[2:]))
     register_configs()
     _terminate_as_interrupt()
     from bilancio.sweep.orchestrate import LAST_SWEEP

@@ -45,8 +45,11 @@ class JobConfig:
 
 @dataclass
 class StorageConfig:
-    backend: str = "sqlite"
+    backend: str = "sqlite"  # sqlite | postgres
     path: str = "bilancio.db"  # SQLite file, relative to the directory bilancio was started in
+    # PostgreSQL URL; null: $BILANCIO_DATABASE_URL. Never stored with results (it may hold a
+    # password): prefer the environment variable.
+    url: str | None = None
 
 
 @dataclass

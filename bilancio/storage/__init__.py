@@ -63,4 +63,9 @@ def open_store(settings: dict[str, Any]) -> Store:
         from bilancio.storage.sqlite import SQLiteStore
 
         return SQLiteStore(settings["path"])
-    raise StoreError(f"invalid storage.backend={backend!r}: allowed 'sqlite'")
+    if backend == "postgres":
+        from bilancio.storage.migrations import database_url
+        from bilancio.storage.postgres import PostgresStore
+
+        return PostgresStore(database_url(settings.get("url")))
+    raise StoreError(f"invalid storage.backend={backend!r}: allowed 'sqlite', 'postgres'")

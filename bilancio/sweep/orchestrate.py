@@ -23,7 +23,14 @@ from bilancio.storage import Store, StoreError, open_store
 from bilancio.sweep.job import JobOutcome, JobSpec, failure_records, run_job
 from bilancio.sweep.plan import SweepError, SweepPlan, plan_sweep
 from bilancio.sweep.progress import Progress
-from bilancio.sweep.records import JobRecord, code_version, config_hash, new_job_id, run_id
+from bilancio.sweep.records import (
+    JobRecord,
+    code_version,
+    config_hash,
+    new_job_id,
+    public_config,
+    run_id,
+)
 
 
 @dataclass
@@ -107,7 +114,9 @@ def _absolute_storage(storage: dict[str, Any], cwd: str) -> dict[str, Any]:
 
 
 def _where(storage: dict[str, Any]) -> str:
-    return storage["path"] if storage.get("backend") == "sqlite" else storage.get("backend", "?")
+    if storage.get("backend") == "sqlite":
+        return storage["path"]
+    return f"{storage.get('backend')} database"
 
 
 def _job_record(job_id: str, plan: SweepPlan, config: DictConfig) -> JobRecord:
@@ -120,6 +129,7 @@ def _job_record(job_id: str, plan: SweepPlan, config: DictConfig) -> JobRecord:
             values.add(getattr(params, name))
     base = OmegaConf.to_container(config, resolve=False)
     base.pop("hydra", None)
+    base = public_config(base)
     return JobRecord(
         job_id=job_id,
         sweep_type="balanced",

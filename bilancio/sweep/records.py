@@ -139,6 +139,18 @@ class MetricsRecord:
     created_at: str = field(default_factory=now_iso)
 
 
+SECRET_KEYS = {"storage": ("url",)}
+
+
+def public_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config without values that may hold credentials (e.g. a database URL)."""
+    out = dict(config)
+    for section, keys in SECRET_KEYS.items():
+        if isinstance(out.get(section), dict):
+            out[section] = {k: v for k, v in out[section].items() if k not in keys}
+    return out
+
+
 def run_record(
     job_id: str,
     job_num: int,
@@ -161,7 +173,7 @@ def run_record(
         mu=params.mu,
         outside_mid_ratio=params.outside_mid_ratio,
         seed=params.seed,
-        config=config,
+        config=public_config(config),
         config_hash=config_hash(params),
         execution_time_ms=execution_time_ms,
         error=error,

@@ -1,0 +1,256 @@
+"""The PostgreSQL store (psycopg 3), for the tables of ``sql/`` (run ``bilancio db migrate``).
+
+Writes are batched (one pipelined ``executemany`` per table and batch), idempotent upserts, and
+retried with exponential backoff when the connection drops; constraint violations and other
+errors of the data are raised at once. The URL (with its password) never appears in a message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from bilancio.storage import JobNotFound, StoreError
+from bilancio.storage.migrations import redact
+from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, now_iso
+
+T = TypeVar("T")
+JSON_COLUMNS = {"overrides", "config", "raw_metrics", "details", "raw_summary"}
+TIME_COLUMNS = {"created_at", "completed_at", "timestamp"}
+RETRIES = 6  # attempts after the first; backoff 0.1 s doubling, so about 6 s in all
+
+
+class PostgresStore:
+    def __init__(self, url: str, *, retries: int = RETRIES):
+        self._url, self._retries = url, retries
+        self._conn: Any = None
+        self._call(lambda conn: conn.execute("SELECT 1 FROM jobs LIMIT 0"))
+
+    # -- connection and retries --------------------------------------------------------------
+
+    def _connection(self) -> Any:
+        import psycopg
+
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._url, autocommit=True)
+        return self._conn
+
+    def _call(self, work: Callable[[Any], T]) -> T:
+        """Run ``work(connection)``, reconnecting and retrying while the server is unreachable."""
+        import psycopg
+
+        delay = 0.1
+        for attempt in range(self._retries + 1):
+            try:
+                return work(self._connection())
+            except psycopg.OperationalError as err:
+                self._drop()
+                if attempt == self._retries:
+                    raise StoreError(
+                        f"PostgreSQL unreachable after {attempt + 1} attempts: "
+                        f"{redact(str(err).strip(), self._url)}"
+                    ) from None
+                time.sleep(delay)
+                delay *= 2
+            except psycopg.errors.UndefinedTable as err:
+                raise StoreError(
+                    f"the bilancio tables are missing ({err.diag.message_primary}); "
+                    "run `bilancio db migrate` first"
+                ) from None
+            except psycopg.Error as err:
+                raise StoreError(
+                    f"PostgreSQL refused the write: {redact(str(err), self._url)}"
+                ) from None
+        raise AssertionError("unreachable")
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create_job(self, job: JobRecord) -> bool:
+        row = _encode(asdict(job))
+
+        def work(conn: Any) -> bool:
+            with conn.transaction():
+                exists = conn.execute("SELECT 1 FROM jobs WHERE job_id = %s", (job.job_id,))
+                if exists.fetchone():
+                    conn.execute(
+                        "UPDATE jobs SET status = 'running', completed_at = NULL, error = NULL, "
+                        "total_runs = %s, overrides = %s, config = %s, code_version = %s "
+                        "WHERE job_id = %s",
+                        (
+                            row["total_runs"],
+                            row["overrides"],
+                            row["config"],
+                            row["code_version"],
+                            job.job_id,
+                        ),
+                    )
+                    return False
+                _insert(conn, "jobs", [row])
+                return True
+
+        return self._call(work)
+
+    def add_event(self, job_id: str, event_type: str, details: dict[str, Any]) -> None:
+        row = _encode(
+            {"job_id": job_id, "event_type": event_type, "details": details, "timestamp": now_iso()}
+        )
+        self._call(lambda conn: _insert(conn, "job_events", [row]))
+
+    def save_runs(self, runs: Sequence[RunRecord], metrics: Sequence[MetricsRecord]) -> None:
+        run_rows = [_encode(asdict(r)) for r in runs]
+        metric_rows = [_encode(asdict(m)) for m in metrics]
+
+        def work(conn: Any) -> None:
+            with conn.transaction():
+                _upsert(conn, "runs", run_rows, "run_id")
+                _upsert(conn, "metrics", metric_rows, "run_id")
+
+        self._call(work)
+
+    def finish_job(self, job_id: str, status: str, error: str | None) -> dict[str, int]:
+        def work(conn: Any) -> dict[str, int]:
+            with conn.transaction():
+                counts = dict(
+                    conn.execute(
+                        "SELECT status, COUNT(*) FROM runs WHERE job_id = %s GROUP BY status",
+                        (job_id,),
+                    ).fetchall()
+                )
+                done, failed = counts.get("completed", 0), counts.get("failed", 0)
+                conn.execute(
+                    "UPDATE jobs SET status = %s, error = %s, completed_at = NOW(), "
+                    "completed_runs = %s, failed_runs = %s WHERE job_id = %s",
+                    (status, error, done, failed, job_id),
+                )
+            return {"completed": done, "failed": failed}
+
+        return self._call(work)
+
+    def save_job_metrics(self, job_id: str, row: dict[str, Any]) -> None:
+        encoded = _encode({"job_id": job_id, **row})
+        self._call(lambda conn: _upsert(conn, "job_metrics", [encoded], "job_id"))
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        from psycopg.rows import dict_row
+
+        def work(conn: Any) -> list[dict[str, Any]]:
+            with conn.cursor(row_factory=dict_row) as cur:
+                return [_decode(r) for r in cur.execute(sql, params).fetchall()]
+
+        return self._call(work)
+
+    def completed_runs(self, job_id: str) -> dict[str, str]:
+        rows = self._query(
+            "SELECT run_id, config_hash FROM runs WHERE job_id = %s AND status = 'completed'",
+            (job_id,),
+        )
+        return {r["run_id"]: r["config_hash"] for r in rows}
+
+    def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT j.*, m.mean_trading_effect FROM jobs j LEFT JOIN job_metrics m "
+            "ON m.job_id = j.job_id ORDER BY j.created_at DESC, j.job_id DESC"
+        )
+        return self._query(sql + (f" LIMIT {int(limit)}" if limit is not None else ""))
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        found = self._query("SELECT * FROM jobs WHERE job_id = %s", (job_id,))
+        if not found:
+            raise JobNotFound(f"no job {job_id!r} in the PostgreSQL database")
+        job = found[0]
+        metrics = self._query("SELECT * FROM job_metrics WHERE job_id = %s", (job_id,))
+        job["job_metrics"] = metrics[0] if metrics else None
+        job["events"] = self._query(
+            "SELECT event_type, timestamp, details FROM job_events WHERE job_id = %s ORDER BY id",
+            (job_id,),
+        )
+        return job
+
+    def job_runs(self, job_id: str, first_pairs: int | None = None) -> list[dict[str, Any]]:
+        limit = "" if first_pairs is None else f" AND r.job_num < {int(first_pairs)}"
+        return self._query(
+            "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, "
+            "m.time_to_stability, m.trading_effect, m.total_trades, m.total_trade_volume, "
+            "m.raw_metrics FROM runs r LEFT JOIN metrics m ON m.run_id = r.run_id "
+            f"WHERE r.job_id = %s{limit} ORDER BY r.job_num, r.regime DESC",
+            (job_id,),
+        )
+
+    def job_deltas(self, job_id: str) -> list[dict[str, Any]]:
+        return self._query(
+            "SELECT r.job_num, r.regime, r.status, m.delta_total FROM runs r "
+            "LEFT JOIN metrics m ON m.run_id = r.run_id WHERE r.job_id = %s",
+            (job_id,),
+        )
+
+    def table(self, name: str) -> list[dict[str, Any]]:
+        if name not in ("jobs", "runs", "metrics", "job_events", "job_metrics"):
+            raise ValueError(f"unknown table {name!r}")
+        return self._query(f"SELECT * FROM {name}")
+
+    def close(self) -> None:
+        self._drop()
+
+
+def _encode(row: dict[str, Any]) -> dict[str, Any]:
+    from psycopg.types.json import Jsonb
+
+    out = {}
+    for key, value in row.items():
+        if key in JSON_COLUMNS and value is not None:
+            value = Jsonb(value)
+        elif key in TIME_COLUMNS and isinstance(value, str):
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        out[key] = value
+    return out
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    for key, value in row.items():
+        if isinstance(value, Decimal):
+            row[key] = float(value)
+        elif isinstance(value, datetime):
+            row[key] = value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        elif isinstance(value, list) and value and isinstance(value[0], Decimal):
+            row[key] = [float(v) for v in value]
+    return row
+
+
+def _insert(conn: Any, table: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    marks = ", ".join(["%s"] * len(columns))
+    with conn.cursor() as cur:
+        cur.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+            [tuple(r[c] for c in columns) for r in rows],
+        )
+
+
+def _upsert(conn: Any, table: str, rows: list[dict[str, Any]], key: str) -> None:
+    """Insert or overwrite by ``key`` (created_at of an existing row is kept)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    marks = ", ".join(["%s"] * len(columns))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in (key, "created_at"))
+    with conn.cursor() as cur:
+        cur.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates}",
+            [tuple(r[c] for c in columns) for r in rows],
+        )

@@ -1,0 +1,1 @@
+bilancio/storage/sql
