@@ -20,48 +20,87 @@ def store(request, tmp_path):
 
 
 def _job(job_id: str = "job-1", **changes) -> JobRecord:
-    fields = dict(job_id=job_id, sweep_type="balanced", n_agents=50, maturity_days=10,
-                  kappas=[0.5, 1.0], concentrations=[1.0], mus=[0.5], outside_mid_ratios=[1.0],
-                  seeds=[42], total_runs=4, overrides=["kappa=0.5,1.0"],
-                  config={"n_agents": 50, "market": {"horizon": 10}}, code_version="0.2.0")
+    fields = dict(
+        job_id=job_id,
+        sweep_type="balanced",
+        n_agents=50,
+        maturity_days=10,
+        kappas=[0.5, 1.0],
+        concentrations=[1.0],
+        mus=[0.5],
+        outside_mid_ratios=[1.0],
+        seeds=[42],
+        total_runs=4,
+        overrides=["kappa=0.5,1.0"],
+        config={"n_agents": 50, "market": {"horizon": 10}},
+        code_version="0.2.0",
+    )
     fields.update(changes)
     return JobRecord(**fields)
 
 
 def _run(job_id: str, num: int, regime: str, status: str = "completed", **changes) -> RunRecord:
-    fields = dict(run_id=run_id(job_id, num, regime), job_id=job_id, job_num=num, regime=regime,
-                  status=status, kappa=0.5 + num, concentration=1.0, mu=0.5,
-                  outside_mid_ratio=1.0, seed=42, config={"kappa": 0.5 + num},
-                  config_hash=f"h{num}", execution_time_ms=3,
-                  error=None if status == "completed" else "boom")
+    fields = dict(
+        run_id=run_id(job_id, num, regime),
+        job_id=job_id,
+        job_num=num,
+        regime=regime,
+        status=status,
+        kappa=0.5 + num,
+        concentration=1.0,
+        mu=0.5,
+        outside_mid_ratio=1.0,
+        seed=42,
+        config={"kappa": 0.5 + num},
+        config_hash=f"h{num}",
+        execution_time_ms=3,
+        error=None if status == "completed" else "boom",
+    )
     fields.update(changes)
     return RunRecord(**fields)
 
 
 def _metrics(job_id: str, num: int, regime: str, delta: float) -> MetricsRecord:
-    return MetricsRecord(run_id=run_id(job_id, num, regime), job_id=job_id, delta_total=delta,
-                         phi_total=1 - delta, n_defaults=2, n_clears=7, time_to_stability=9,
-                         trading_effect=0.1, total_trades=3 if regime == "active" else None,
-                         total_trade_volume=12.5 if regime == "active" else None,
-                         raw_metrics={"delta_total": delta, "nested": {"a": [1, 2]}})
+    return MetricsRecord(
+        run_id=run_id(job_id, num, regime),
+        job_id=job_id,
+        delta_total=delta,
+        phi_total=1 - delta,
+        n_defaults=2,
+        n_clears=7,
+        time_to_stability=9,
+        trading_effect=0.1,
+        total_trades=3 if regime == "active" else None,
+        total_trade_volume=12.5 if regime == "active" else None,
+        raw_metrics={"delta_total": delta, "nested": {"a": [1, 2]}},
+    )
 
 
 def _save_pair(store, job_id: str, num: int, dp: float, da: float) -> None:
-    store.save_runs([_run(job_id, num, "passive"), _run(job_id, num, "active")],
-                    [_metrics(job_id, num, "passive", dp), _metrics(job_id, num, "active", da)])
+    store.save_runs(
+        [_run(job_id, num, "passive"), _run(job_id, num, "active")],
+        [_metrics(job_id, num, "passive", dp), _metrics(job_id, num, "active", da)],
+    )
 
 
 def test_job_lifecycle(store) -> None:
     assert store.create_job(_job()) is True
     store.add_event("job-1", "created", {"jobs": 2})
     _save_pair(store, "job-1", 0, 0.5, 0.25)
-    store.save_runs([_run("job-1", 1, "passive", "failed"), _run("job-1", 1, "active", "failed")],
-                    [])
-    assert store.finish_job("job-1", "failed", "1 of 2 jobs failed") == {"completed": 2,
-                                                                          "failed": 2}
+    store.save_runs(
+        [_run("job-1", 1, "passive", "failed"), _run("job-1", 1, "active", "failed")], []
+    )
+    assert store.finish_job("job-1", "failed", "1 of 2 jobs failed") == {
+        "completed": 2,
+        "failed": 2,
+    }
     job = store.get_job("job-1")
     assert (job["status"], job["completed_runs"], job["failed_runs"], job["total_runs"]) == (
-        "failed", 2, 2, 4)
+        "failed",
+        2,
+        2,
+        4,
+    )
     assert job["kappas"] == [0.5, 1.0] and job["seeds"] == [42]
     assert job["config"] == {"n_agents": 50, "market": {"horizon": 10}}
     assert job["overrides"] == ["kappa=0.5,1.0"]
@@ -86,7 +125,8 @@ def test_saving_twice_changes_nothing(store) -> None:
     again = store.job_runs("job-1")
     assert len(again) == 2
     assert [(r["run_id"], r["delta_total"], r["created_at"]) for r in again] == [
-        (r["run_id"], r["delta_total"], r["created_at"]) for r in first]
+        (r["run_id"], r["delta_total"], r["created_at"]) for r in first
+    ]
 
 
 def test_runs_metrics_and_reads(store) -> None:
@@ -95,7 +135,11 @@ def test_runs_metrics_and_reads(store) -> None:
     _save_pair(store, "job-1", 1, 0.75, 0.75)
     runs = store.job_runs("job-1")
     assert [(r["job_num"], r["regime"]) for r in runs] == [
-        (0, "passive"), (0, "active"), (1, "passive"), (1, "active")]
+        (0, "passive"),
+        (0, "active"),
+        (1, "passive"),
+        (1, "active"),
+    ]
     active = runs[1]
     assert active["delta_total"] == 0.25 and active["total_trades"] == 3
     assert active["total_trade_volume"] == 12.5 and active["kappa"] == 0.5
@@ -103,19 +147,37 @@ def test_runs_metrics_and_reads(store) -> None:
     assert active["config"] == {"kappa": 0.5}
     assert len(store.job_runs("job-1", first_pairs=1)) == 2
     assert store.completed_runs("job-1") == {
-        run_id("job-1", n, r): f"h{n}" for n in (0, 1) for r in ("passive", "active")}
-    deltas = sorted((d["job_num"], d["regime"], d["delta_total"]) for d in store.job_deltas("job-1"))
-    assert deltas == [(0, "active", 0.25), (0, "passive", 0.5), (1, "active", 0.75),
-                      (1, "passive", 0.75)]
+        run_id("job-1", n, r): f"h{n}" for n in (0, 1) for r in ("passive", "active")
+    }
+    deltas = sorted(
+        (d["job_num"], d["regime"], d["delta_total"]) for d in store.job_deltas("job-1")
+    )
+    assert deltas == [
+        (0, "active", 0.25),
+        (0, "passive", 0.5),
+        (1, "active", 0.75),
+        (1, "passive", 0.75),
+    ]
 
 
 def test_job_metrics_upsert(store) -> None:
     store.create_job(_job())
-    row = {"n_comparisons": 2, "n_pairs": 2, "mean_trading_effect": 0.125,
-           "min_trading_effect": 0.0, "max_trading_effect": 0.25, "std_trading_effect": 0.17,
-           "positive_effects": 1, "negative_effects": 0, "neutral_effects": 1,
-           "mean_delta_passive": 0.6, "mean_delta_active": 0.5, "mean_phi_passive": 0.4,
-           "mean_phi_active": 0.5, "raw_summary": {"failed_jobs": []}}
+    row = {
+        "n_comparisons": 2,
+        "n_pairs": 2,
+        "mean_trading_effect": 0.125,
+        "min_trading_effect": 0.0,
+        "max_trading_effect": 0.25,
+        "std_trading_effect": 0.17,
+        "positive_effects": 1,
+        "negative_effects": 0,
+        "neutral_effects": 1,
+        "mean_delta_passive": 0.6,
+        "mean_delta_active": 0.5,
+        "mean_phi_passive": 0.4,
+        "mean_phi_active": 0.5,
+        "raw_summary": {"failed_jobs": []},
+    }
     store.save_job_metrics("job-1", row)
     store.save_job_metrics("job-1", {**row, "n_pairs": 3})
     jm = store.get_job("job-1")["job_metrics"]
@@ -131,3 +193,12 @@ def test_list_jobs_newest_first_and_unknown_job(store) -> None:
     assert [j["job_id"] for j in store.list_jobs(limit=1)] == ["b"]
     with pytest.raises(JobNotFound):
         store.get_job("nope")
+
+
+def test_numbers_round_trip_exactly(store) -> None:
+    store.create_job(_job(kappas=[0.1, 1 / 3]))
+    delta = 0.9995612431444242  # 16 significant digits
+    _save_pair(store, "job-1", 0, delta, 1 / 7)
+    runs = store.job_runs("job-1")
+    assert runs[0]["delta_total"] == delta and runs[1]["delta_total"] == 1 / 7
+    assert store.get_job("job-1")["kappas"] == [0.1, 1 / 3]

@@ -7,6 +7,7 @@ errors of the data are raised at once. The URL (with its password) never appears
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -214,8 +215,18 @@ def _encode(row: dict[str, Any]) -> dict[str, Any]:
             value = Jsonb(value)
         elif key in TIME_COLUMNS and isinstance(value, str):
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        elif isinstance(value, float):
+            value = _exact(value)
+        elif isinstance(value, list):
+            value = [_exact(v) if isinstance(v, float) else v for v in value]
         out[key] = value
     return out
+
+
+def _exact(value: float) -> Decimal | float:
+    """A float as the decimal of its repr: PostgreSQL casts float8 to NUMERIC with only 15
+    significant digits, which would change the stored value (e.g. δ) in its last digits."""
+    return Decimal(repr(value)) if math.isfinite(value) else value
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
