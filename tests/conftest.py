@@ -57,3 +57,27 @@ def migrated_url(postgres_url) -> str:
     with migrations.connect(postgres_url) as conn:
         migrations.migrate(conn)
     return postgres_url
+
+
+# -- Supabase: the real supabase client against a PostgREST-compatible test server ------------
+
+ANON_KEY = "anon-TESTKEY-0f3a9c1e7b5d4e2a"
+SERVICE_KEY = "service-SECRETKEY-9d8c7b6a5f4e3d2c"
+
+
+@pytest.fixture
+def postgrest(migrated_url):
+    """tests/postgrest_server.py over the test database (see why it exists there)."""
+    from .postgrest_server import PostgrestServer
+
+    with PostgrestServer(migrated_url, {ANON_KEY: "anon", SERVICE_KEY: "service_role"}) as server:
+        yield server
+
+
+@pytest.fixture
+def supabase_env(postgrest, monkeypatch):
+    """The environment a user sets for Supabase, pointing at the test server."""
+    monkeypatch.setenv("BILANCIO_SUPABASE_URL", postgrest.url)
+    monkeypatch.setenv("BILANCIO_SUPABASE_SERVICE_KEY", SERVICE_KEY)
+    monkeypatch.delenv("BILANCIO_SUPABASE_ANON_KEY", raising=False)
+    return postgrest

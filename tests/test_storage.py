@@ -8,13 +8,16 @@ from bilancio.storage import JobNotFound, open_store
 from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, run_id
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "supabase"])
 def store(request, tmp_path):
     if request.param == "sqlite":
         s = open_store({"backend": "sqlite", "path": str(tmp_path / "s.db")})
-    else:
+    elif request.param == "postgres":
         url = request.getfixturevalue("migrated_url")
         s = open_store({"backend": "postgres", "url": url})
+    else:
+        request.getfixturevalue("supabase_env")
+        s = open_store({"backend": "supabase"})
     yield s
     s.close()
 

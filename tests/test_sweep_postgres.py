@@ -1,4 +1,4 @@
-"""The deployment plan's sweep into PostgreSQL leaves the same rows as into SQLite."""
+"""The deployment plan's sweep into PostgreSQL and into Supabase leaves the same rows as SQLite."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 
 from bilancio.storage import open_store
 
+from .conftest import SERVICE_KEY
 from .sweep_helpers import SCRIPT
 
 PLAN = [
@@ -59,3 +60,28 @@ def test_same_rows_as_sqlite(migrated_url: str, tmp_path) -> None:
     # the database URL is never stored with the results
     for table in ("jobs", "runs", "metrics", "job_events", "job_metrics"):
         assert migrated_url not in repr(a.table(table))
+
+
+def test_supabase_same_rows_as_sqlite(supabase_env, tmp_path) -> None:
+    env = {**os.environ}
+    sb = subprocess.run(
+        [str(SCRIPT), *PLAN, "storage=supabase"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert sb.returncode == 0, sb.stderr
+    assert "supabase database" in sb.stdout
+    lite = subprocess.run(
+        [str(SCRIPT), *PLAN], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert lite.returncode == 0, lite.stderr
+    a = open_store({"backend": "supabase"})
+    b = open_store({"backend": "sqlite", "path": str(tmp_path / "bilancio.db")})
+    for table in ("jobs", "runs", "metrics", "job_events", "job_metrics"):
+        assert _comparable(a, table) == _comparable(b, table), table
+    for table in ("jobs", "runs", "metrics", "job_events", "job_metrics"):
+        assert SERVICE_KEY not in repr(a.table(table))
+    assert SERVICE_KEY not in sb.stdout + sb.stderr

@@ -68,4 +68,10 @@ def open_store(settings: dict[str, Any]) -> Store:
         from bilancio.storage.postgres import PostgresStore
 
         return PostgresStore(database_url(settings.get("url")))
-    raise StoreError(f"invalid storage.backend={backend!r}: allowed 'sqlite', 'postgres'")
+    if backend == "supabase":
+        from bilancio.storage.supabase import SupabaseStore
+
+        return SupabaseStore(write=settings.get("write", True))
+    raise StoreError(
+        f"invalid storage.backend={backend!r}: allowed 'sqlite', 'postgres', 'supabase'"
+    )

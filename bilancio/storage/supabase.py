@@ -1,0 +1,272 @@
+"""The Supabase store: the same tables through Supabase's REST API (the supabase client).
+
+Each write is one request per table and batch (an upsert keyed like the other stores), retried
+with exponential backoff on connection errors and 5xx answers, never on a refused row (4xx).
+Reads page through results, past the API's 1,000-row response cap. Keys never appear in
+messages: errors quote only the server's code and message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any, TypeVar
+
+from bilancio.storage import JobNotFound, StoreError
+from bilancio.storage.supabase_client import get_supabase_client
+from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, now_iso
+
+T = TypeVar("T")
+PAGE = 1000  # Supabase's default maximum rows per response
+RETRIES = 6  # backoff 0.1 s doubling: about 6 s in all
+RUN_METRIC_COLUMNS = (
+    "delta_total",
+    "phi_total",
+    "n_defaults",
+    "n_clears",
+    "time_to_stability",
+    "trading_effect",
+    "total_trades",
+    "total_trade_volume",
+    "raw_metrics",
+)
+
+
+class SupabaseStore:
+    def __init__(self, *, write: bool = True, retries: int = RETRIES):
+        self._client = get_supabase_client(write=write)
+        self._retries = retries
+
+    # -- requests and retries ----------------------------------------------------------------
+
+    def _call(self, request: Callable[[], T]) -> T:
+        import httpx
+        from postgrest.exceptions import APIError
+
+        delay = 0.1
+        for attempt in range(self._retries + 1):
+            try:
+                return request()
+            except APIError as err:
+                if not _transient(err):
+                    raise StoreError(f"Supabase refused the request: {_describe(err)}") from None
+                failure = _describe(err)
+            except (httpx.TransportError, httpx.HTTPStatusError) as err:
+                failure = f"{type(err).__name__}: {err}"
+            if attempt == self._retries:
+                raise StoreError(f"Supabase unreachable after {attempt + 1} attempts: {failure}")
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def _select(
+        self,
+        table: str,
+        columns: str = "*",
+        filters: dict[str, Any] | None = None,
+        order: list[tuple[str, bool]] | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every matching row, fetched page by page."""
+        rows: list[dict[str, Any]] = []
+        while True:
+            size = PAGE if limit is None else min(PAGE, limit - len(rows))
+            if size <= 0:
+                return rows
+
+            def page(start: int = len(rows), size: int = size) -> list[dict[str, Any]]:
+                q = self._client.table(table).select(columns)
+                for key, value in (filters or {}).items():
+                    q = q.eq(key, value)
+                for key, desc in order or []:
+                    q = q.order(key, desc=desc)
+                return q.range(start, start + size - 1).execute().data
+
+            got = self._call(page)
+            rows.extend(_decode(r) for r in got)
+            if len(got) < size:
+                return rows
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create_job(self, job: JobRecord) -> bool:
+        row = _encode(asdict(job))
+        if self._select("jobs", "job_id", {"job_id": job.job_id}):
+            update = {
+                "status": "running",
+                "completed_at": None,
+                "error": None,
+                "total_runs": row["total_runs"],
+                "overrides": row["overrides"],
+                "config": row["config"],
+                "code_version": row["code_version"],
+            }
+            self._call(
+                lambda: self._client.table("jobs").update(update).eq("job_id", job.job_id).execute()
+            )
+            return False
+        self._call(lambda: self._client.table("jobs").insert(row).execute())
+        return True
+
+    def add_event(self, job_id: str, event_type: str, details: dict[str, Any]) -> None:
+        row = {
+            "job_id": job_id,
+            "event_type": event_type,
+            "details": details,
+            "timestamp": now_iso(),
+        }
+        self._call(lambda: self._client.table("job_events").insert(row).execute())
+
+    def _upsert(self, table: str, rows: list[dict[str, Any]], key: str) -> None:
+        """Insert or overwrite by ``key``. created_at is left to the database's default: an
+        upsert overwrites every column it is sent, and a re-save must keep the first time."""
+        rows = [{k: v for k, v in r.items() if k != "created_at"} for r in rows]
+        if rows:
+            self._call(
+                lambda: (
+                    self._client.table(table)
+                    .upsert(rows, on_conflict=key, default_to_null=False)
+                    .execute()
+                )
+            )
+
+    def save_runs(self, runs: Sequence[RunRecord], metrics: Sequence[MetricsRecord]) -> None:
+        self._upsert("runs", [_encode(asdict(r)) for r in runs], "run_id")
+        self._upsert("metrics", [_encode(asdict(m)) for m in metrics], "run_id")
+
+    def finish_job(self, job_id: str, status: str, error: str | None) -> dict[str, int]:
+        states = [r["status"] for r in self._select("runs", "status", {"job_id": job_id})]
+        counts = {"completed": states.count("completed"), "failed": states.count("failed")}
+        update = {
+            "status": status,
+            "error": error,
+            "completed_at": now_iso(),
+            "completed_runs": counts["completed"],
+            "failed_runs": counts["failed"],
+        }
+        self._call(lambda: self._client.table("jobs").update(update).eq("job_id", job_id).execute())
+        return counts
+
+    def save_job_metrics(self, job_id: str, row: dict[str, Any]) -> None:
+        self._upsert("job_metrics", [_encode({"job_id": job_id, **row})], "job_id")
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def completed_runs(self, job_id: str) -> dict[str, str]:
+        rows = self._select("runs", "run_id,config_hash,status", {"job_id": job_id})
+        return {r["run_id"]: r["config_hash"] for r in rows if r["status"] == "completed"}
+
+    def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        jobs = self._select("jobs", order=[("created_at", True), ("job_id", True)], limit=limit)
+        effects = {
+            r["job_id"]: r["mean_trading_effect"]
+            for r in self._select("job_metrics", "job_id,mean_trading_effect")
+        }
+        for job in jobs:
+            job["mean_trading_effect"] = effects.get(job["job_id"])
+        return jobs
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        found = self._select("jobs", filters={"job_id": job_id})
+        if not found:
+            raise JobNotFound(f"no job {job_id!r} in the Supabase project")
+        job = found[0]
+        metrics = self._select("job_metrics", filters={"job_id": job_id})
+        job["job_metrics"] = metrics[0] if metrics else None
+        job["events"] = self._select(
+            "job_events", "event_type,timestamp,details", {"job_id": job_id}, order=[("id", False)]
+        )
+        return job
+
+    def job_runs(self, job_id: str, first_pairs: int | None = None) -> list[dict[str, Any]]:
+        runs = self._select(
+            "runs", filters={"job_id": job_id}, order=[("job_num", False), ("regime", True)]
+        )
+        if first_pairs is not None:
+            runs = [r for r in runs if r["job_num"] is not None and r["job_num"] < first_pairs]
+        metrics = {m["run_id"]: m for m in self._select("metrics", filters={"job_id": job_id})}
+        for run in runs:
+            m = metrics.get(run["run_id"], {})
+            for column in RUN_METRIC_COLUMNS:
+                run[column] = m.get(column)
+        return runs
+
+    def job_deltas(self, job_id: str) -> list[dict[str, Any]]:
+        runs = self._select("runs", "run_id,job_num,regime,status", {"job_id": job_id})
+        deltas = {
+            m["run_id"]: m["delta_total"]
+            for m in self._select("metrics", "run_id,delta_total", {"job_id": job_id})
+        }
+        return [
+            {
+                "job_num": r["job_num"],
+                "regime": r["regime"],
+                "status": r["status"],
+                "delta_total": deltas.get(r["run_id"]),
+            }
+            for r in runs
+        ]
+
+    def table(self, name: str) -> list[dict[str, Any]]:
+        return self._select(name)
+
+    def close(self) -> None:
+        pass
+
+
+TRANSIENT_CODES = ("08", "53", "57P", "40001", "40P01", "PGRST000", "PGRST001", "PGRST002")
+
+
+def _transient(err: Any) -> bool:
+    """A failure worth retrying: an HTTP 5xx, or PostgREST/PostgreSQL reporting a lost
+    connection, exhausted resources, a shutdown or a serialization conflict."""
+    code = str(getattr(err, "code", "") or "")
+    if code.isdigit() and len(code) == 3:
+        return int(code) >= 500
+    return code.startswith(TRANSIENT_CODES)
+
+
+def _describe(err: Any) -> str:
+    return f"{getattr(err, 'code', None)}: {getattr(err, 'message', None)}"
+
+
+def _encode(row: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(row))  # plain JSON types (the client sends JSON anyway)
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    for key, value in row.items():
+        if (
+            isinstance(value, str)
+            and key in ("created_at", "completed_at", "timestamp")
+            and value.endswith("+00:00")
+        ):
+            row[key] = value[:-6][:23] + "Z"
+        elif isinstance(value, int) and not isinstance(value, bool) and key in FLOAT_COLUMNS:
+            row[key] = float(value)
+    for key in ("kappas", "concentrations", "mus", "outside_mid_ratios"):
+        if isinstance(row.get(key), list):
+            row[key] = [float(v) for v in row[key]]
+    return row
+
+
+FLOAT_COLUMNS = {
+    "kappa",
+    "concentration",
+    "mu",
+    "outside_mid_ratio",
+    "delta_total",
+    "phi_total",
+    "trading_effect",
+    "total_trade_volume",
+    "mean_trading_effect",
+    "min_trading_effect",
+    "max_trading_effect",
+    "std_trading_effect",
+    "mean_delta_passive",
+    "mean_delta_active",
+    "mean_phi_passive",
+    "mean_phi_active",
+}

@@ -1,0 +1,38 @@
+"""``get_supabase_client()``, as bilancio 0.1's scripts import it.
+
+Credentials come only from the environment: ``BILANCIO_SUPABASE_URL`` with
+``BILANCIO_SUPABASE_SERVICE_KEY`` (read and write) or ``BILANCIO_SUPABASE_ANON_KEY`` (read only).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bilancio.storage import StoreError
+
+
+def credentials(write: bool = False) -> tuple[str, str, str]:
+    """(url, key, which) from the environment; an error names what is missing, never a value."""
+    url = os.environ.get("BILANCIO_SUPABASE_URL")
+    service = os.environ.get("BILANCIO_SUPABASE_SERVICE_KEY")
+    anon = os.environ.get("BILANCIO_SUPABASE_ANON_KEY")
+    if not url:
+        raise StoreError("BILANCIO_SUPABASE_URL is not set")
+    if service:
+        return url, service, "service"
+    if write:
+        raise StoreError(
+            "writing to Supabase needs BILANCIO_SUPABASE_SERVICE_KEY (the anon key can only read)"
+        )
+    if anon:
+        return url, anon, "anon"
+    raise StoreError("set BILANCIO_SUPABASE_SERVICE_KEY or BILANCIO_SUPABASE_ANON_KEY")
+
+
+def get_supabase_client(write: bool = False) -> Any:
+    """A supabase client for the project in the environment (service key preferred)."""
+    from supabase import create_client
+
+    url, key, _ = credentials(write)
+    return create_client(url, key)
