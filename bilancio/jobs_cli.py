@@ -25,6 +25,11 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("job_id")
     for p in (ls, show):
         p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: ./{DEFAULT_DB})")
+        p.add_argument(
+            "--cloud",
+            action="store_true",
+            help="read the Supabase project of $BILANCIO_SUPABASE_URL instead",
+        )
         p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -36,10 +41,16 @@ def open_existing(path: str) -> SQLiteStore:
     return SQLiteStore(path)
 
 
+def _open_cloud():
+    from bilancio.storage.supabase import SupabaseStore
+
+    return SupabaseStore(write=False)
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        store = open_existing(args.db)
+        store = _open_cloud() if args.cloud else open_existing(args.db)
         if args.command == "ls":
             return _ls(store, args)
         return _show(store, args)
@@ -59,13 +70,13 @@ def _duration(job: dict[str, Any]) -> str:
     return f"{(end - start).total_seconds():.1f}s"
 
 
-def _ls(store: SQLiteStore, args: argparse.Namespace) -> int:
+def _ls(store: Any, args: argparse.Namespace) -> int:
     jobs = store.list_jobs(args.limit)
     if args.json:
         print(json.dumps(jobs, indent=1, default=str))
         return 0
     if not jobs:
-        print(f"no jobs in {store.path}")
+        print(f"no jobs in {getattr(store, 'path', 'the Supabase project')}")
         return 0
     print(
         f"{'job id':<22} {'status':<10} {'created':<20} {'duration':>9} "
@@ -81,7 +92,7 @@ def _ls(store: SQLiteStore, args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(store: SQLiteStore, args: argparse.Namespace) -> int:
+def _show(store: Any, args: argparse.Namespace) -> int:
     job = store.get_job(args.job_id)
     runs = store.job_runs(args.job_id)
     if args.json:

@@ -240,13 +240,15 @@ def _execute(
                 return _run(conn, statement, [json.dumps(values), *params], returning, 200, "x.*")
             statement = sql.SQL("DELETE FROM {}").format(target) + where
             return _run(conn, statement, params, returning, 200 if returning else 204)
+    except psycopg.OperationalError as err:
+        if err.sqlstate is None:  # no database connection: PostgREST answers 503 PGRST001
+            raise _Error(
+                503, "PGRST001", "Database client error. Retrying the connection."
+            ) from None
+        raise _Error(STATUS.get(err.sqlstate, 503), err.sqlstate, str(err).strip()) from None
     except psycopg.Error as err:
         state = err.sqlstate or "PGRST"
-        raise _Error(
-            STATUS.get(state, 503 if isinstance(err, psycopg.OperationalError) else 400),
-            state,
-            str(err).strip(),
-        ) from None
+        raise _Error(STATUS.get(state, 400), state, str(err).strip()) from None
 
 
 def _insert(
