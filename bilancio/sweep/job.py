@@ -14,10 +14,11 @@ from typing import Any
 
 from bilancio.config import params_from_config
 from bilancio.model import ModelParams, PairResult, generate, simulate_scenario
-from bilancio.storage import Store, open_store
+from bilancio.storage import Store, StoreError, open_store
 from bilancio.sweep.records import metrics_record, run_record
 
 REGIMES = ("passive", "active")
+SAVE_FAILED = "saving results failed"
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def run_job(spec: JobSpec, store: Store | None = None) -> JobOutcome:
         return JobOutcome(
             spec.job_num,
             "failed",
-            f"saving results failed: {_describe(err)}",
+            f"{SAVE_FAILED}: {_err_text(err)}",
             False,
             seconds=time.perf_counter() - start,
         )
@@ -151,6 +152,10 @@ def _lenient_params(config: dict[str, Any]) -> ModelParams:
         return params_from_config(config)
     except (ValueError, TypeError, KeyError):
         return ModelParams()
+
+
+def _err_text(err: BaseException) -> str:
+    return str(err) if isinstance(err, StoreError) else _describe(err)
 
 
 def _describe(err: BaseException) -> str:

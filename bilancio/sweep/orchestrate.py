@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bilancio.config import params_from_config
 from bilancio.storage import Store, StoreError, open_store
-from bilancio.sweep.job import JobOutcome, JobSpec, failure_records, run_job
+from bilancio.sweep.job import SAVE_FAILED, JobOutcome, JobSpec, failure_records, run_job
 from bilancio.sweep.plan import SweepError, SweepPlan, plan_sweep
 from bilancio.sweep.progress import Progress
 from bilancio.sweep.records import (
@@ -87,6 +87,22 @@ def run_sweep(
         for outcome in _execute(launcher, plan, todo, store):
             _record(outcome, plan, store, summary)
             progress.update(outcome.status != "completed")
+    except StoreError as err:  # the database went away: stop, say so, leave it resumable
+        progress.close()
+        summary.interrupted = str(err)
+        print(
+            f"bilancio: the results database failed after {progress.done} of {len(todo)} "
+            f"pairs: {err}\nThe sweep was stopped. When the database is back, resume it with "
+            f"job.id={job_id} (completed pairs are kept and skipped).",
+            file=sys.stderr,
+        )
+        _try_mark(
+            store,
+            job_id,
+            f"stopped: the database failed ({err}); resume with job.id={job_id}",
+            "interrupted",
+        )
+        raise SystemExit(1) from None
     except BaseException as exc:  # KeyboardInterrupt, SIGTERM (as KeyboardInterrupt), a bug
         progress.close()
         summary.interrupted = f"{type(exc).__name__}: {exc}".rstrip(": ")
@@ -94,15 +110,38 @@ def run_sweep(
             f"interrupted ({summary.interrupted}) after {progress.done} of {len(todo)} "
             f"pairs; resume with job.id={job_id}"
         )
-        store.finish_job(job_id, "failed", note)
-        store.add_event(job_id, "interrupted", {"reason": summary.interrupted})
+        _try_mark(store, job_id, note, "interrupted")
         raise
     progress.close()
     failed = len(summary.failures)
     error = f"{failed} of {plan.n_jobs} jobs failed" if failed else None
-    counts = store.finish_job(job_id, "failed" if failed else "completed", error)
-    store.add_event(job_id, "failed" if failed else "completed", {**counts, "failed_jobs": failed})
+    try:
+        counts = store.finish_job(job_id, "failed" if failed else "completed", error)
+        store.add_event(
+            job_id, "failed" if failed else "completed", {**counts, "failed_jobs": failed}
+        )
+    except StoreError as err:
+        summary.interrupted = str(err)
+        print(
+            f"bilancio: every pair ran, but the job could not be closed: {err}. Resume with "
+            f"job.id={job_id} once the database is back.",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
     return [[]]
+
+
+def _try_mark(store: Store, job_id: str, note: str, event: str) -> None:
+    """Mark the job failed with ``note``; if the database itself is down, say so and go on."""
+    try:
+        store.finish_job(job_id, "failed", note)
+        store.add_event(job_id, event, {"reason": note})
+    except StoreError as err:
+        print(
+            f"bilancio: could not record the stop in the database ({err}); the job stays "
+            f"'running' there until it is resumed.",
+            file=sys.stderr,
+        )
 
 
 def _absolute_storage(storage: dict[str, Any], cwd: str) -> dict[str, Any]:
@@ -221,9 +260,13 @@ def _through_hydra_launcher(launcher: Launcher, todo: list[JobSpec]) -> Iterator
 
 
 def _record(outcome: JobOutcome, plan: SweepPlan, store: Store, summary: SweepSummary) -> None:
+    """Count an outcome. A pair whose rows could not be stored stops the sweep (StoreError):
+    running on would compute results that are then lost."""
     if outcome.status == "completed":
         summary.completed += 1
         return
+    if outcome.error and outcome.error.startswith(SAVE_FAILED):
+        raise StoreError(outcome.error.removeprefix(SAVE_FAILED).strip(": "))
     spec = plan.spec(outcome.job_num)
     error = outcome.error or "unknown error"
     summary.failures.append((spec.job_num, spec.overrides, error))
