@@ -12,8 +12,16 @@ from bilancio.storage import migrations
 
 from .sweep_helpers import SCRIPT
 
-ARGS = ["-m", "kappa=0.25,0.5,1,2", "concentration=0.2,0.5,1,2,5", "mu=0,0.25,0.5,0.75,1",
-        "seed=1,2", "n_agents=100", "storage=postgres", "job.id=outage"]  # 200 pairs
+ARGS = [
+    "-m",
+    "kappa=0.25,0.5,1,2",
+    "concentration=0.2,0.5,1,2,5",
+    "mu=0,0.25,0.5,0.75,1",
+    "seed=1,2",
+    "n_agents=100",
+    "storage=postgres",
+    "job.id=outage",
+]  # 200 pairs
 
 
 def _count(url: str, sql: str) -> int:
@@ -30,8 +38,14 @@ def test_sweep_survives_the_database_going_away(tmp_path_factory, tmp_path) -> N
     with migrations.connect(url) as conn:
         migrations.migrate(conn)
     env = {**os.environ, "BILANCIO_DATABASE_URL": url}
-    proc = subprocess.Popen([str(SCRIPT), *ARGS], cwd=tmp_path, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(SCRIPT), *ARGS],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while _count(url, "SELECT count(*) FROM runs") < 20:
         assert proc.poll() is None and time.monotonic() < deadline
@@ -51,8 +65,9 @@ def test_sweep_survives_the_database_going_away(tmp_path_factory, tmp_path) -> N
         before = _count(url, "SELECT count(*) FROM runs WHERE status = 'completed'")
         assert 0 < before < 400
         env["BILANCIO_DATABASE_URL"] = url
-        resumed = subprocess.run([str(SCRIPT), *ARGS], cwd=tmp_path, env=env, text=True,
-                                 capture_output=True, timeout=300)
+        resumed = subprocess.run(
+            [str(SCRIPT), *ARGS], cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300
+        )
         assert resumed.returncode == 0, resumed.stderr
         assert f"({before // 2} already done)" in resumed.stderr
         assert _count(url, "SELECT count(*) FROM runs") == 400

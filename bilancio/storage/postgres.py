@@ -7,7 +7,7 @@ errors of the data are raised at once. The URL (with its password) never appears
 
 from __future__ import annotations
 
-import math
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -20,8 +20,6 @@ from bilancio.storage.migrations import redact
 from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, now_iso
 
 T = TypeVar("T")
-JSON_COLUMNS = {"overrides", "config", "raw_metrics", "details", "raw_summary"}
-TIME_COLUMNS = {"created_at", "completed_at", "timestamp"}
 RETRIES = 6  # attempts after the first; backoff 0.1 s doubling, so about 6 s in all
 
 
@@ -86,12 +84,12 @@ class PostgresStore:
                 if exists.fetchone():
                     conn.execute(
                         "UPDATE jobs SET status = 'running', completed_at = NULL, error = NULL, "
-                        "total_runs = %s, overrides = %s, config = %s, code_version = %s "
-                        "WHERE job_id = %s",
+                        "total_runs = %s, overrides = %s::jsonb, config = %s::jsonb, "
+                        "code_version = %s WHERE job_id = %s",
                         (
                             row["total_runs"],
-                            row["overrides"],
-                            row["config"],
+                            json.dumps(row["overrides"]),
+                            json.dumps(row["config"]),
                             row["code_version"],
                             job.job_id,
                         ),
@@ -207,26 +205,8 @@ class PostgresStore:
 
 
 def _encode(row: dict[str, Any]) -> dict[str, Any]:
-    from psycopg.types.json import Jsonb
-
-    out = {}
-    for key, value in row.items():
-        if key in JSON_COLUMNS and value is not None:
-            value = Jsonb(value)
-        elif key in TIME_COLUMNS and isinstance(value, str):
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        elif isinstance(value, float):
-            value = _exact(value)
-        elif isinstance(value, list):
-            value = [_exact(v) if isinstance(v, float) else v for v in value]
-        out[key] = value
-    return out
-
-
-def _exact(value: float) -> Decimal | float:
-    """A float as the decimal of its repr: PostgreSQL casts float8 to NUMERIC with only 15
-    significant digits, which would change the stored value (e.g. δ) in its last digits."""
-    return Decimal(repr(value)) if math.isfinite(value) else value
+    """Rows travel as JSON (see _insert): numbers keep every digit, timestamps their zone."""
+    return row
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -241,27 +221,25 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _insert(conn: Any, table: str, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    columns = list(rows[0])
-    marks = ", ".join(["%s"] * len(columns))
-    with conn.cursor() as cur:
-        cur.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-            [tuple(r[c] for c in columns) for r in rows],
-        )
+    _write(conn, table, rows, "")
 
 
 def _upsert(conn: Any, table: str, rows: list[dict[str, Any]], key: str) -> None:
     """Insert or overwrite by ``key`` (created_at of an existing row is kept)."""
+    if rows:
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in rows[0] if c not in (key, "created_at"))
+        _write(conn, table, rows, f" ON CONFLICT ({key}) DO UPDATE SET {updates}")
+
+
+def _write(conn: Any, table: str, rows: list[dict[str, Any]], conflict: str) -> None:
+    """One statement for the whole batch: the rows are sent as one JSON document and turned into
+    typed rows by PostgreSQL (``json_populate_recordset``). JSON numbers are parsed as NUMERIC
+    exactly, where a float parameter would be cut to 15 significant digits."""
     if not rows:
         return
-    columns = list(rows[0])
-    marks = ", ".join(["%s"] * len(columns))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in (key, "created_at"))
-    with conn.cursor() as cur:
-        cur.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
-            f"ON CONFLICT ({key}) DO UPDATE SET {updates}",
-            [tuple(r[c] for c in columns) for r in rows],
-        )
+    columns = ", ".join(rows[0])
+    conn.execute(
+        f"INSERT INTO {table} ({columns}) SELECT {columns} "
+        f"FROM json_populate_recordset(NULL::{table}, %s::json){conflict}",
+        (json.dumps(rows, allow_nan=False),),
+    )
