@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bilancio.config import params_from_config
 from bilancio.model import ModelParams, PairResult, generate, simulate_scenario
 from bilancio.storage import Store, StoreError, open_store
-from bilancio.sweep.records import metrics_record, run_record
+from bilancio.sweep.records import MetricsRecord, RunRecord, metrics_record, run_record
 
 REGIMES = ("passive", "active")
 SAVE_FAILED = "saving results failed"
@@ -63,8 +63,17 @@ def store_for(settings: dict[str, Any]) -> Store:
     return _STORES[key]
 
 
-def run_job(spec: JobSpec, store: Store | None = None) -> JobOutcome:
-    """Run the pair of ``spec`` and save its runs and metrics; failures become failed rows."""
+@dataclass(frozen=True)
+class ComputedJob:
+    """A job's outcome with the rows it produced (not yet saved)."""
+
+    outcome: JobOutcome
+    runs: list[RunRecord]
+    metrics: list[MetricsRecord]
+
+
+def compute_job(spec: JobSpec) -> ComputedJob:
+    """Run the pair of ``spec``; a failure becomes two failed run rows with the error text."""
     start = time.perf_counter()
     params: ModelParams | None = None
     try:
@@ -72,8 +81,10 @@ def run_job(spec: JobSpec, store: Store | None = None) -> JobOutcome:
         pair, times = _run_pair(params)
     except Exception as err:  # a bug or bad input: recorded as a failed run, never swallowed
         error = _describe(err)
-        saved = _save_failure(spec, params, error, store)
-        return JobOutcome(spec.job_num, "failed", error, saved, seconds=time.perf_counter() - start)
+        outcome = JobOutcome(
+            spec.job_num, "failed", error, False, seconds=time.perf_counter() - start
+        )
+        return ComputedJob(outcome, failure_records(spec, params, error), [])
     runs = [
         run_record(
             spec.job_id,
@@ -89,26 +100,35 @@ def run_job(spec: JobSpec, store: Store | None = None) -> JobOutcome:
     metrics = [
         metrics_record(spec.job_id, spec.job_num, r, pair) for r in (pair.passive, pair.active)
     ]
-    try:
-        (store or store_for(spec.config["storage"])).save_runs(runs, metrics)
-    except Exception as err:  # the pair ran but could not be stored: the caller records it
-        return JobOutcome(
-            spec.job_num,
-            "failed",
-            f"{SAVE_FAILED}: {_err_text(err)}",
-            False,
-            seconds=time.perf_counter() - start,
-        )
-    return JobOutcome(
+    outcome = JobOutcome(
         spec.job_num,
         "completed",
         None,
-        True,
+        False,
         pair.passive.delta_total,
         pair.active.delta_total,
         pair.trading_effect,
         time.perf_counter() - start,
     )
+    return ComputedJob(outcome, runs, metrics)
+
+
+def save_computed(done: ComputedJob, store: Store) -> JobOutcome:
+    """Store a computed job's rows; a store failure is reported in the outcome, not raised."""
+    try:
+        store.save_runs(done.runs, done.metrics)
+    except Exception as err:  # the pair ran but could not be stored: the caller records it
+        if done.outcome.status != "completed":
+            return done.outcome  # a failed job whose failure could not be saved either
+        return replace(
+            done.outcome, status="failed", error=f"{SAVE_FAILED}: {_err_text(err)}", saved=False
+        )
+    return replace(done.outcome, saved=True)
+
+
+def run_job(spec: JobSpec, store: Store | None = None) -> JobOutcome:
+    """Run the pair of ``spec`` and save its runs and metrics; failures become failed rows."""
+    return save_computed(compute_job(spec), store or store_for(spec.config["storage"]))
 
 
 def _run_pair(params: ModelParams) -> tuple[PairResult, dict[str, float]]:
@@ -132,18 +152,6 @@ def failure_records(spec: JobSpec, params: ModelParams | None, error: str):
         )
         for regime in REGIMES
     ]
-
-
-def _save_failure(
-    spec: JobSpec, params: ModelParams | None, error: str, store: Store | None
-) -> bool:
-    try:
-        (store or store_for(spec.config["storage"])).save_runs(
-            failure_records(spec, params, error), []
-        )
-    except Exception:  # the sweep records it from the main process (outcome.saved is False)
-        return False
-    return True
 
 
 def _lenient_params(config: dict[str, Any]) -> ModelParams:
