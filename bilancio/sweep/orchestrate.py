@@ -61,6 +61,12 @@ def run_sweep(
     job_id = plan.job_id or new_job_id()
     storage = _absolute_storage(plan.spec(0).config["storage"], config.hydra.runtime.cwd)
     plan.bind = {"job_id": job_id, "storage": storage}
+    if getattr(launcher, "dry_run", False):  # e.g. hydra.launcher.dry_run=true on Modal
+        print(launcher.dry_run_report(plan.specs(), plan.n_jobs))
+        return [[]]
+    preflight = getattr(launcher, "preflight", None)
+    if preflight is not None:  # launcher-specific checks, before anything is written
+        preflight(storage)
     try:
         store = open_store(storage)
         resumed = not store.create_job(_job_record(job_id, plan, config))

@@ -1,0 +1,1 @@
+"""Running sweeps on Modal: the worker side (``worker``) and the Modal app (``modal_app``)."""

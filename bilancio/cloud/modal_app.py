@@ -1,0 +1,51 @@
+"""The Modal app: ``uv run modal deploy bilancio/cloud/modal_app.py``.
+
+Three functions, the names the deployment plan expects: ``run_simulation`` (a batch of jobs
+through the same job function as local runs), ``compute_aggregate_metrics`` and
+``health_check``. The image is built from this project's own lock file plus the local package,
+so the container runs exactly the dependencies the project declares.
+"""
+
+from pathlib import Path
+
+import modal
+
+APP_NAME = "bilancio"
+SECRET_NAME = "supabase"  # BILANCIO_SUPABASE_URL, BILANCIO_SUPABASE_SERVICE_KEY (+ anon key)
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .uv_sync(str(PROJECT_DIR), extras=["cloud"], frozen=True)
+    .add_local_python_source("bilancio")
+)
+secret = modal.Secret.from_name(SECRET_NAME)
+app = modal.App(APP_NAME, image=image)
+
+FUNCTION_OPTIONS = {
+    # a batch of ms-scale jobs: 10 minutes is far beyond any batch the launcher makes
+    "run_simulation": {"timeout": 600, "retries": 2},
+    "compute_aggregate_metrics": {"timeout": 300, "retries": 2},
+    "health_check": {"timeout": 60, "retries": 0},
+}
+
+
+@app.function(image=image, secrets=[secret], **FUNCTION_OPTIONS["run_simulation"])
+def run_simulation(payloads: list[dict]) -> list[dict]:
+    from bilancio.cloud.worker import run_batch
+
+    return run_batch(payloads)
+
+
+@app.function(image=image, secrets=[secret], **FUNCTION_OPTIONS["compute_aggregate_metrics"])
+def compute_aggregate_metrics(job_id: str) -> dict:
+    from bilancio.cloud.worker import aggregate_job
+
+    return aggregate_job(job_id)
+
+
+@app.function(image=image, secrets=[secret], **FUNCTION_OPTIONS["health_check"])
+def health_check() -> dict:
+    from bilancio.cloud.worker import health
+
+    return health()

@@ -1,0 +1,103 @@
+"""What a Modal container does, with no Modal import: batches of jobs, the aggregate, a health
+check. ``modal_app`` wraps these; tests call them through the functions' local path."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from typing import Any
+
+import bilancio
+from bilancio.model import MODEL_VERSION
+from bilancio.sweep.job import JobSpec, compute_job, save_computed, store_for
+
+SECRET_KEYS = (
+    "BILANCIO_SUPABASE_URL",
+    "BILANCIO_SUPABASE_SERVICE_KEY",
+    "BILANCIO_SUPABASE_ANON_KEY",
+)
+
+
+def payload(spec: JobSpec) -> dict[str, Any]:
+    """A job as sent to a container (plain data, about 1 KB)."""
+    return {
+        "job_id": spec.job_id,
+        "job_num": spec.job_num,
+        "config": spec.config,
+        "overrides": list(spec.overrides),
+    }
+
+
+def run_batch(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run each job; with a remote store (Supabase) write its rows here, otherwise return them
+    for the caller to store. One failing job is one failed result; the batch goes on."""
+    results = []
+    for p in payloads:
+        spec = JobSpec(p["job_id"], p["job_num"], p["config"], tuple(p["overrides"]))
+        done = compute_job(spec)
+        if spec.config["storage"]["backend"] == "sqlite":  # the caller's file: return the rows
+            results.append(
+                {
+                    "outcome": done.outcome.to_dict(),
+                    "runs": [asdict(r) for r in done.runs],
+                    "metrics": [asdict(m) for m in done.metrics],
+                }
+            )
+        else:
+            outcome = save_computed(done, store_for(spec.config["storage"]))
+            results.append({"outcome": outcome.to_dict()})
+    return results
+
+
+def aggregate_job(job_id: str) -> dict[str, Any]:
+    """Read the job's pairs (paging), write its job_metrics row, return it."""
+    from bilancio.storage.supabase import SupabaseStore
+    from bilancio.sweep.aggregate import aggregate, pairs_from_runs
+
+    store = SupabaseStore(write=True)
+    row = aggregate(pairs_from_runs(store.job_deltas(job_id)))
+    store.save_job_metrics(job_id, row)
+    return row
+
+
+def health() -> dict[str, Any]:
+    """Versions, which secret keys are present (names only), and whether the key can write."""
+    from bilancio.sweep.records import code_version
+
+    report: dict[str, Any] = {
+        "package_version": bilancio.__version__,
+        "code_version": code_version(),
+        "model_version": MODEL_VERSION,
+        "secret_keys_present": [k for k in SECRET_KEYS if os.environ.get(k)],
+        "can_write": False,
+        "migrations_applied": False,
+        "problem": None,
+    }
+    try:
+        report.update(_probe())
+    except Exception as err:  # reported to the caller, who stops before launching anything
+        report["problem"] = f"{type(err).__name__}: {err}"
+    return report
+
+
+def _probe() -> dict[str, Any]:
+    """Write nothing, learn whether writing is allowed: an insert that the database refuses
+    either for the key (permission, RLS) or, if the key may write, for the missing job."""
+    from postgrest.exceptions import APIError
+
+    from bilancio.storage.supabase_client import get_supabase_client
+
+    client = get_supabase_client()
+    migrated = True
+    try:
+        client.table("runs").select("config_hash").limit(1).execute()
+    except APIError:
+        migrated = False
+    try:
+        client.table("job_events").insert(
+            {"job_id": "__bilancio_health_check__", "event_type": "probe"}
+        ).execute()
+        can_write = True  # cannot happen while the foreign key holds; treat as writable
+    except APIError as err:
+        can_write = err.code == "23503"  # refused for the missing job, not for the key
+    return {"can_write": can_write, "migrations_applied": migrated}

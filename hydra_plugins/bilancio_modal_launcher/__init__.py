@@ -1,0 +1,1 @@
+"""Hydra launcher plugin: ``hydra/launcher=modal`` (or ``+cloud=modal``) runs jobs on Modal."""

@@ -1,0 +1,257 @@
+"""The Modal launcher's work: preflight, batching, streaming results back, local fallbacks.
+
+Executors are the seam: ``ModalExecutor`` calls the Modal functions (ephemeral app or deployed
+by name); ``LocalExecutor`` calls the very same functions through their local path, in this
+process — what the tests use, with no network.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from bilancio.sweep.job import JobOutcome, JobSpec, compute_job
+
+TARGET_BATCH_SECONDS = 2.0  # work per container call: amortises the call, keeps retries cheap
+MAX_BATCH = 500
+CORE_HOUR_USD = 0.047  # Modal's list price for one CPU core-hour (memory is billed on top)
+
+
+class LaunchRefused(SystemExit):
+    """A preflight problem: the message says what to run; nothing was launched."""
+
+    def __init__(self, message: str):
+        print(f"bilancio: {message}", flush=True, file=__import__("sys").stderr)
+        super().__init__(2)
+
+
+# -- executors ----------------------------------------------------------------------------------
+
+
+class LocalExecutor:
+    """The real Modal functions, run here through ``.local()`` (no network)."""
+
+    def __init__(self, options: dict[str, Any]):
+        from bilancio.cloud import modal_app
+
+        self.app = modal_app
+
+    def health(self) -> dict[str, Any]:
+        return self.app.health_check.local()
+
+    def map(self, batches: Iterable[list[dict[str, Any]]]) -> Iterator[Any]:
+        for batch in batches:
+            try:
+                yield self.app.run_simulation.local(batch)
+            except Exception as err:  # what Modal returns for a failed call, as a value
+                yield err
+
+    def close(self) -> None:
+        pass
+
+
+class ModalExecutor:
+    """The Modal functions on Modal: an ephemeral app for this sweep, or the deployed one."""
+
+    def __init__(self, options: dict[str, Any]):
+        import modal
+
+        self.options = options
+        self._context = None
+        if options["mode"] == "deployed":
+            name = options["app_name"]
+            self._run = modal.Function.from_name(name, "run_simulation")
+            self._health = modal.Function.from_name(name, "health_check")
+        elif options["mode"] == "ephemeral":
+            from bilancio.cloud import modal_app
+
+            self._context = modal_app.app.run()
+            self._context.__enter__()
+            self._run, self._health = modal_app.run_simulation, modal_app.health_check
+        else:
+            raise LaunchRefused(
+                f"invalid hydra.launcher.mode={options['mode']!r}: allowed "
+                "'ephemeral' or 'deployed'"
+            )
+        self._run = self._run.with_options(timeout=options["timeout"], retries=options["retries"])
+
+    def health(self) -> dict[str, Any]:
+        return self._health.remote()
+
+    def map(self, batches: Iterable[list[dict[str, Any]]]) -> Iterator[Any]:
+        yield from self._run.map(batches, order_outputs=False, return_exceptions=True)
+
+    def close(self) -> None:
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+
+
+def make_executor(options: dict[str, Any]) -> Any:
+    kind = options.get("executor", "modal")
+    if kind == "local":
+        return LocalExecutor(options)
+    if kind == "modal":
+        return ModalExecutor(options)
+    raise LaunchRefused(f"invalid hydra.launcher.executor={kind!r}: allowed 'modal' or 'local'")
+
+
+# -- preflight ----------------------------------------------------------------------------------
+
+
+def _logged_in() -> bool:
+    if os.environ.get("MODAL_TOKEN_ID") and os.environ.get("MODAL_TOKEN_SECRET"):
+        return True
+    from modal.config import config
+
+    return bool(config.get("token_id")) and bool(config.get("token_secret"))
+
+
+def preflight(options: dict[str, Any], storage: dict[str, Any]) -> None:
+    """Every problem that would make the sweep fail remotely, found before anything runs."""
+    remote = options.get("executor", "modal") == "modal" and not options.get("dry_run")
+    if remote and not _logged_in():
+        raise LaunchRefused(
+            "not logged in to Modal. Run `modal token new` (or set "
+            "MODAL_TOKEN_ID and MODAL_TOKEN_SECRET), then run the sweep again."
+        )
+    if options.get("dry_run"):
+        return
+    executor = make_executor(options)
+    try:
+        report = executor.health()
+    except Exception as err:  # e.g. the secret does not exist
+        raise LaunchRefused(
+            f"the Modal health check failed ({type(err).__name__}: {err}). If the secret is "
+            "missing, create it: `modal secret create supabase BILANCIO_SUPABASE_URL=... "
+            "BILANCIO_SUPABASE_SERVICE_KEY=...`."
+        ) from None
+    finally:
+        executor.close()
+    if options["mode"] == "deployed" and not options.get("allow_version_mismatch"):
+        from bilancio.sweep.records import code_version
+
+        here = code_version()
+        if report.get("code_version") != here:
+            raise LaunchRefused(
+                f"the deployed app runs bilancio {report.get('code_version')}, this checkout is "
+                f"{here}. Redeploy (`uv run modal deploy bilancio/cloud/modal_app.py`) or set "
+                "hydra.launcher.allow_version_mismatch=true."
+            )
+    if storage.get("backend") != "supabase":
+        return  # results come back and are written here
+    keys = set(report.get("secret_keys_present", []))
+    if "BILANCIO_SUPABASE_URL" not in keys or not keys & {
+        "BILANCIO_SUPABASE_SERVICE_KEY",
+        "BILANCIO_SUPABASE_ANON_KEY",
+    }:
+        raise LaunchRefused(
+            "the Modal secret `supabase` lacks BILANCIO_SUPABASE_URL or a key. Create it with "
+            "`modal secret create supabase BILANCIO_SUPABASE_URL=... "
+            "BILANCIO_SUPABASE_SERVICE_KEY=...`."
+        )
+    if report.get("problem"):
+        raise LaunchRefused(f"the workers cannot reach Supabase: {report['problem']}")
+    if not report.get("migrations_applied"):
+        raise LaunchRefused(
+            "the Supabase tables are missing or old. Run `bilancio db sql` and "
+            "paste its output into the Supabase SQL editor (or `bilancio db "
+            "migrate --url ...`)."
+        )
+    if not report.get("can_write"):
+        raise LaunchRefused(
+            "the key in the Modal secret `supabase` cannot write (it is the anon key?). Add "
+            "BILANCIO_SUPABASE_SERVICE_KEY to the secret: `modal secret create supabase --force "
+            "BILANCIO_SUPABASE_URL=... BILANCIO_SUPABASE_SERVICE_KEY=...`."
+        )
+
+
+# -- batches ------------------------------------------------------------------------------------
+
+
+def _seconds_per_job(specs: list[JobSpec]) -> float:
+    """A local timing of a few jobs (nothing is stored)."""
+    start = time.perf_counter()
+    for spec in specs:
+        compute_job(spec)
+    return (time.perf_counter() - start) / max(1, len(specs))
+
+
+def batch_size(options: dict[str, Any], sample: list[JobSpec]) -> tuple[int, float]:
+    per_job = _seconds_per_job(sample[:3]) if sample else 0.01
+    size = options.get("batch_size") or max(
+        1, min(MAX_BATCH, int(TARGET_BATCH_SECONDS / max(per_job, 1e-4)))
+    )
+    return size, per_job
+
+
+def _batches(payloads: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    it = iter(payloads)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def dry_run_report(options: dict[str, Any], specs: Iterable[JobSpec], count: int) -> str:
+    sample = list(itertools.islice(specs, 3))
+    size, per_job = batch_size(options, sample)
+    batches = math.ceil(count / size) if count else 0
+    seconds = per_job * count
+    cost = seconds / 3600 * CORE_HOUR_USD
+    return (
+        f"dry run: {count} jobs in {batches} batches of up to {size} "
+        f"(≈ {per_job * 1000:.1f} ms per job measured here); expected container time "
+        f"{seconds:.0f} s, about ${cost:.4f} at ${CORE_HOUR_USD} per core-hour (memory and "
+        f"start-up extra); at most {options['parallelism']} containers. Nothing was "
+        "submitted."
+    )
+
+
+# -- launching ----------------------------------------------------------------------------------
+
+
+def launch(options: dict[str, Any], specs: Iterable[JobSpec], count: int) -> Iterator[JobOutcome]:
+    from bilancio.cloud.worker import payload
+    from bilancio.sweep.job import store_for
+    from bilancio.sweep.records import MetricsRecord, RunRecord
+
+    specs = iter(specs)
+    sample = list(itertools.islice(specs, 3))
+    if not sample:
+        return
+    size, _ = batch_size(options, sample)
+    storage = sample[0].config["storage"]
+    pending = set()
+
+    def payloads() -> Iterator[dict[str, Any]]:
+        for spec in itertools.chain(sample, specs):
+            pending.add(spec.job_num)
+            yield payload(spec)
+
+    executor = make_executor(options)
+    errors: list[str] = []
+    try:
+        for result in executor.map(_batches(payloads(), size)):
+            if isinstance(result, BaseException):
+                errors.append(f"{type(result).__name__}: {result}")
+                continue
+            for item in result:
+                outcome = JobOutcome(**item["outcome"])
+                if "runs" in item:  # a local store: the rows came back, write them here
+                    store = store_for(storage)
+                    store.save_runs(
+                        [RunRecord(**r) for r in item["runs"]],
+                        [MetricsRecord(**m) for m in item["metrics"]],
+                    )
+                    outcome = JobOutcome(**{**item["outcome"], "saved": True})
+                pending.discard(outcome.job_num)
+                yield outcome
+    except Exception as err:  # the stream itself broke (e.g. an undecodable exception)
+        errors.append(f"{type(err).__name__}: {err}")
+    finally:
+        executor.close()
+    reason = "; ".join(errors[:3]) or "no result came back"
+    for num in sorted(pending):  # lost or timed-out batches: their jobs failed, the sweep goes on
+        yield JobOutcome(num, "failed", f"batch failed on Modal: {reason}", False)

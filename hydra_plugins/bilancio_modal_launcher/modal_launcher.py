@@ -1,0 +1,46 @@
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from hydra.core.utils import JobReturn
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from .config import ModalLauncherConf  # noqa: F401  (registers the config)
+
+
+class ModalLauncher(Launcher):
+    """Runs bilancio's jobs on Modal in batches; ``modal`` is imported only when launching."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.dry_run = bool(options.get("dry_run"))
+        self.config: DictConfig | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config = config
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        raise NotImplementedError(
+            "hydra/launcher=modal runs bilancio sweeps (the bilancio sweeper); it does not "
+            "launch arbitrary Hydra apps"
+        )
+
+    def preflight(self, storage: dict[str, Any]) -> None:
+        from . import _core
+
+        _core.preflight(self.options, storage)
+
+    def dry_run_report(self, specs: Iterable[Any], count: int) -> str:
+        from . import _core
+
+        return _core.dry_run_report(self.options, specs, count)
+
+    def launch_specs(self, specs: Iterable[Any], count: int) -> Iterator[Any]:
+        from . import _core
+
+        return _core.launch(self.options, specs, count)
