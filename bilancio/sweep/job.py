@@ -7,6 +7,7 @@ run: the exception becomes two failed run rows with its text, and a failed outco
 from __future__ import annotations
 
 import json
+import os
 import time
 import traceback
 from dataclasses import asdict, dataclass, replace
@@ -57,7 +58,9 @@ def forget_inherited_stores() -> None:
 
 
 def store_for(settings: dict[str, Any]) -> Store:
-    key = json.dumps(settings, sort_keys=True)
+    """This process's open store for ``settings`` (and the credentials in the environment)."""
+    env = [os.environ.get(k) for k in ("BILANCIO_DATABASE_URL", "BILANCIO_SUPABASE_URL")]
+    key = json.dumps([settings, env], sort_keys=True)
     if key not in _STORES:
         _STORES[key] = open_store(settings)
     return _STORES[key]

@@ -223,11 +223,12 @@ def launch(options: dict[str, Any], specs: Iterable[JobSpec], count: int) -> Ite
         return
     size, _ = batch_size(options, sample)
     storage = sample[0].config["storage"]
-    pending = set()
+    everyone = {spec.job_num for spec in sample}  # every job of the sweep, as it is reached
+    returned: set[int] = set()
 
     def payloads() -> Iterator[dict[str, Any]]:
         for spec in itertools.chain(sample, specs):
-            pending.add(spec.job_num)
+            everyone.add(spec.job_num)
             yield payload(spec)
 
     executor = make_executor(options)
@@ -246,12 +247,13 @@ def launch(options: dict[str, Any], specs: Iterable[JobSpec], count: int) -> Ite
                         [MetricsRecord(**m) for m in item["metrics"]],
                     )
                     outcome = JobOutcome(**{**item["outcome"], "saved": True})
-                pending.discard(outcome.job_num)
+                returned.add(outcome.job_num)
                 yield outcome
     except Exception as err:  # the stream itself broke (e.g. an undecodable exception)
         errors.append(f"{type(err).__name__}: {err}")
     finally:
         executor.close()
+    everyone.update(spec.job_num for spec in specs)  # never submitted once the stream broke
     reason = "; ".join(errors[:3]) or "no result came back"
-    for num in sorted(pending):  # lost or timed-out batches: their jobs failed, the sweep goes on
+    for num in sorted(everyone - returned):  # lost, timed out or never sent: failed, sweep goes on
         yield JobOutcome(num, "failed", f"batch failed on Modal: {reason}", False)

@@ -1,0 +1,297 @@
+"""Sweeps on Modal, without network: the real modal_app module and the real launcher, with the
+batches executed through the Modal functions' local path (the launcher's ``local`` executor,
+its one seam) and results written to the Supabase test server over a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+
+import modal
+import pytest
+
+from bilancio import cli
+from bilancio.cloud import modal_app, worker
+from bilancio.storage import open_store
+from bilancio.sweep.job import JobSpec
+
+from .conftest import ANON_KEY
+from .sweep_helpers import SCRIPT, rows
+from .test_sweep_postgres import _comparable
+
+LOCAL = ["+cloud=modal", "hydra.launcher.executor=local"]
+PLAN = [
+    "-m",
+    "kappa=0.5,1.0",
+    "n_agents=50",
+    "maturity_days=10",
+    "concentration=1.0",
+    "mu=0.5",
+    "outside_mid_ratio=1.0",
+    "job.id=plan-sweep",
+]
+
+
+def test_app_defines_the_three_functions_with_image_secret_timeout_retries() -> None:
+    assert modal_app.APP_NAME == "bilancio" and modal_app.app.name == "bilancio"
+    images = set()
+    for name in ("run_simulation", "compute_aggregate_metrics", "health_check"):
+        fn = getattr(modal_app, name)
+        assert isinstance(fn, modal.Function)
+        # modal_app.image, with the local package it adds mounted into the function
+        images.add(id(fn._spec_.image))
+        assert "module_name='bilancio'" in repr(fn._spec_.mounts)
+        assert [repr(s) for s in fn._spec_.secrets] == ["modal.Secret.from_name('supabase')"]
+    assert len(images) == 1
+    assert modal_app.SECRET_NAME == "supabase"
+    assert modal_app.FUNCTION_OPTIONS["run_simulation"] == {"timeout": 600, "retries": 2}
+    assert (modal_app.PROJECT_DIR / "uv.lock").is_file()  # the image is built from it
+
+
+def test_payload_is_small() -> None:
+    spec = JobSpec("20261126-000000-abcd", 12345, _config(), ("kappa=0.5", "mu=0.25"))
+    assert len(pickle.dumps(worker.payload(spec))) <= 2048
+
+
+def _config() -> dict:
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from bilancio.config import register_configs
+
+    register_configs()
+    with initialize_config_module(version_base="1.3", config_module="bilancio.conf"):
+        cfg = OmegaConf.to_container(compose(config_name="config"), resolve=True)
+    cfg["n_agents"] = 20
+    return cfg
+
+
+def test_sweep_on_modal_writes_the_same_rows_to_supabase(supabase_env, tmp_path) -> None:
+    proc = subprocess.run(
+        [str(SCRIPT), *PLAN, *LOCAL],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
+    )
+    assert proc.returncode == 0, proc.stderr
+    lite = subprocess.run(
+        [str(SCRIPT), *PLAN], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert lite.returncode == 0, lite.stderr
+    a = open_store({"backend": "supabase"})
+    b = open_store({"backend": "sqlite", "path": str(tmp_path / "bilancio.db")})
+    for table in ("runs", "metrics", "job_metrics"):
+        assert _comparable(a, table) == _comparable(b, table), table
+
+
+def test_storage_sqlite_gets_the_results_back(tmp_path) -> None:
+    proc = subprocess.run(
+        [str(SCRIPT), *PLAN, *LOCAL, "storage=sqlite"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    db = tmp_path / "bilancio.db"
+    assert rows(db, "SELECT count(*) AS n FROM metrics")[0]["n"] == 4
+    assert rows(db, "SELECT status FROM jobs")[0]["status"] == "completed"
+
+
+def test_a_batch_run_twice_never_duplicates(supabase_env) -> None:
+    from bilancio.sweep.records import JobRecord
+
+    store = open_store({"backend": "supabase"})
+    store.create_job(
+        JobRecord(
+            job_id="twice",
+            sweep_type="balanced",
+            n_agents=20,
+            maturity_days=10,
+            kappas=[1.0],
+            concentrations=[1.0],
+            mus=[0.5],
+            outside_mid_ratios=[1.0],
+            seeds=[1, 2, 3],
+            total_runs=6,
+            overrides=[],
+            config={},
+            code_version="t",
+        )
+    )
+    config = {**_config(), "storage": {"backend": "supabase", "path": "x", "url": None}}
+    batch = [worker.payload(JobSpec("twice", n, {**config, "seed": n}, ())) for n in range(3)]
+    first = modal_app.run_simulation.local(batch)
+    again = modal_app.run_simulation.local(batch)  # a Modal retry of the same batch
+    assert [r["outcome"]["status"] for r in first + again] == ["completed"] * 6
+    assert len(store.table("runs")) == 6 and len(store.table("metrics")) == 6
+
+
+def test_one_failing_job_in_a_batch_is_one_failed_run(supabase_env) -> None:
+    from bilancio.sweep.records import JobRecord
+
+    store = open_store({"backend": "supabase"})
+    store.create_job(
+        JobRecord(
+            job_id="mixed",
+            sweep_type="balanced",
+            n_agents=20,
+            maturity_days=10,
+            kappas=[1.0],
+            concentrations=[1.0],
+            mus=[0.5],
+            outside_mid_ratios=[1.0],
+            seeds=[1],
+            total_runs=4,
+            overrides=[],
+            config={},
+            code_version="t",
+        )
+    )
+    config = {**_config(), "storage": {"backend": "supabase", "path": "x", "url": None}}
+    batch = [
+        worker.payload(JobSpec("mixed", 0, config, ())),
+        worker.payload(JobSpec("mixed", 1, {**config, "kappa": -1.0}, ())),
+    ]
+    results = modal_app.run_simulation.local(batch)
+    assert [r["outcome"]["status"] for r in results] == ["completed", "failed"]
+    assert "kappa=-1.0" in results[1]["outcome"]["error"]
+    failed = [r for r in store.table("runs") if r["status"] == "failed"]
+    assert len(failed) == 2 and all("kappa" in r["error"] for r in failed)
+
+
+@pytest.fixture
+def in_process(monkeypatch, tmp_path, hydra_restore_singletons):
+    import signal
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def run(*args: str) -> int:
+        monkeypatch.setattr(sys, "argv", ["bilancio", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+        return exit_info.value.code
+
+    yield run
+    signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize("failure", ["lost-batch", "broken-stream"])
+def test_lost_batches_fail_their_jobs_and_the_sweep_goes_on(
+    in_process, monkeypatch, capsys, tmp_path, failure
+) -> None:
+    from hydra_plugins.bilancio_modal_launcher import _core
+
+    real = _core.LocalExecutor.map
+
+    class Unpicklable(Exception):  # stands for an exception type unknown on this side
+        def __reduce__(self):
+            raise TypeError("cannot be unpickled here")
+
+    def flaky(self, batches):
+        for n, result in enumerate(real(self, batches)):
+            if n == 1:
+                if failure == "lost-batch":
+                    yield TimeoutError("batch timed out after 600 s")
+                    continue
+                raise Unpicklable("remote error of an unknown type")
+            yield result
+
+    monkeypatch.setattr(_core.LocalExecutor, "map", flaky)
+    code = in_process(
+        "-m",
+        "kappa=0.25,0.5,1,2",
+        "n_agents=20",
+        *LOCAL,
+        "storage=sqlite",
+        "hydra.launcher.batch_size=1",
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    db = tmp_path / "bilancio.db"
+    statuses = rows(db, "SELECT job_num, status, error FROM runs ORDER BY job_num, regime")
+    failed = {r["job_num"] for r in statuses if r["status"] == "failed"}
+    assert 1 in failed and 0 not in failed
+    assert all("batch failed on Modal" in r["error"] for r in statuses if r["status"] == "failed")
+    assert "FAILED" in out
+    assert rows(db, "SELECT n_pairs FROM job_metrics")[0]["n_pairs"] == 4 - len(failed)
+
+
+def test_dry_run_submits_and_writes_nothing(tmp_path) -> None:
+    proc = subprocess.run(
+        [
+            str(SCRIPT),
+            "-m",
+            "kappa=0.5,1,2",
+            "mu=0,1",
+            "n_agents=20",
+            "+cloud=modal",
+            "hydra.launcher.dry_run=true",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "dry run: 6 jobs in 1 batches" in proc.stdout
+    assert "expected container time" in proc.stdout and "$" in proc.stdout
+    assert not (tmp_path / "bilancio.db").exists()
+
+
+def test_preflight_not_logged_in(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
+    env["HOME"] = str(tmp_path)  # no ~/.modal.toml
+    proc = subprocess.run(
+        [str(SCRIPT), "-m", "kappa=0.5", "+cloud=modal", "storage=sqlite"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert "not logged in to Modal" in proc.stderr and "modal token new" in proc.stderr
+    assert not (tmp_path / "bilancio.db").exists()
+
+
+def test_preflight_key_that_cannot_write(supabase_env, monkeypatch, tmp_path) -> None:
+    env = {**os.environ, "BILANCIO_SUPABASE_ANON_KEY": ANON_KEY}
+    env.pop("BILANCIO_SUPABASE_SERVICE_KEY")
+    proc = subprocess.run(
+        [str(SCRIPT), "-m", "kappa=0.5", *LOCAL],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert "cannot write" in proc.stderr and "BILANCIO_SUPABASE_SERVICE_KEY" in proc.stderr
+
+
+def test_preflight_missing_tables(postgres_url, monkeypatch, tmp_path) -> None:
+    from .conftest import SERVICE_KEY
+    from .postgrest_server import PostgrestServer
+
+    with PostgrestServer(postgres_url, {SERVICE_KEY: "postgres"}) as server:
+        env = {
+            **os.environ,
+            "BILANCIO_SUPABASE_URL": server.url,
+            "BILANCIO_SUPABASE_SERVICE_KEY": SERVICE_KEY,
+        }
+        proc = subprocess.run(
+            [str(SCRIPT), "-m", "kappa=0.5", *LOCAL],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+    assert proc.returncode == 2
+    assert "bilancio db sql" in proc.stderr
