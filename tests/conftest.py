@@ -85,3 +85,20 @@ def supabase_env(postgrest, monkeypatch):
     monkeypatch.setenv("BILANCIO_SUPABASE_SERVICE_KEY", SERVICE_KEY)
     monkeypatch.delenv("BILANCIO_SUPABASE_ANON_KEY", raising=False)
     return postgrest
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--live",
+        action="store_true",
+        help="also run tests that need a network service (a Modal account)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--live"):
+        return
+    skip = pytest.mark.skip(reason="needs a live service; run with --live")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)

@@ -49,8 +49,13 @@ def test_app_defines_the_three_functions_with_image_secret_timeout_retries() -> 
     assert (modal_app.PROJECT_DIR / "uv.lock").is_file()  # the image is built from it
 
 
-def test_payload_is_small() -> None:
-    spec = JobSpec("20261126-000000-abcd", 12345, _config(), ("kappa=0.5", "mu=0.25"))
+@pytest.fixture
+def base_config(hydra_restore_singletons) -> dict:
+    return _config()
+
+
+def test_payload_is_small(base_config) -> None:
+    spec = JobSpec("20261126-000000-abcd", 12345, base_config, ("kappa=0.5", "mu=0.25"))
     assert len(pickle.dumps(worker.payload(spec))) <= 2048
 
 
@@ -101,7 +106,7 @@ def test_storage_sqlite_gets_the_results_back(tmp_path) -> None:
     assert rows(db, "SELECT status FROM jobs")[0]["status"] == "completed"
 
 
-def test_a_batch_run_twice_never_duplicates(supabase_env) -> None:
+def test_a_batch_run_twice_never_duplicates(supabase_env, base_config) -> None:
     from bilancio.sweep.records import JobRecord
 
     store = open_store({"backend": "supabase"})
@@ -122,7 +127,7 @@ def test_a_batch_run_twice_never_duplicates(supabase_env) -> None:
             code_version="t",
         )
     )
-    config = {**_config(), "storage": {"backend": "supabase", "path": "x", "url": None}}
+    config = {**base_config, "storage": {"backend": "supabase", "path": "x", "url": None}}
     batch = [worker.payload(JobSpec("twice", n, {**config, "seed": n}, ())) for n in range(3)]
     first = modal_app.run_simulation.local(batch)
     again = modal_app.run_simulation.local(batch)  # a Modal retry of the same batch
@@ -130,7 +135,7 @@ def test_a_batch_run_twice_never_duplicates(supabase_env) -> None:
     assert len(store.table("runs")) == 6 and len(store.table("metrics")) == 6
 
 
-def test_one_failing_job_in_a_batch_is_one_failed_run(supabase_env) -> None:
+def test_one_failing_job_in_a_batch_is_one_failed_run(supabase_env, base_config) -> None:
     from bilancio.sweep.records import JobRecord
 
     store = open_store({"backend": "supabase"})
@@ -151,7 +156,7 @@ def test_one_failing_job_in_a_batch_is_one_failed_run(supabase_env) -> None:
             code_version="t",
         )
     )
-    config = {**_config(), "storage": {"backend": "supabase", "path": "x", "url": None}}
+    config = {**base_config, "storage": {"backend": "supabase", "path": "x", "url": None}}
     batch = [
         worker.payload(JobSpec("mixed", 0, config, ())),
         worker.payload(JobSpec("mixed", 1, {**config, "kappa": -1.0}, ())),
@@ -295,3 +300,60 @@ def test_preflight_missing_tables(postgres_url, monkeypatch, tmp_path) -> None:
         )
     assert proc.returncode == 2
     assert "bilancio db sql" in proc.stderr
+
+
+def test_compute_aggregate_metrics_and_health_check(supabase_env, tmp_path) -> None:
+    proc = subprocess.run(
+        [str(SCRIPT), "-m", "kappa=0.5,1", "n_agents=20", "job.id=agg", "storage=supabase"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
+    )
+    assert proc.returncode == 0, proc.stderr
+    store = open_store({"backend": "supabase"})
+    expected = store.get_job("agg")["job_metrics"]
+    row = modal_app.compute_aggregate_metrics.local("agg")
+    assert row["n_pairs"] == 2
+    assert row["mean_trading_effect"] == pytest.approx(expected["mean_trading_effect"])
+    report = modal_app.health_check.local()
+    assert report["can_write"] is True and report["migrations_applied"] is True
+    assert report["secret_keys_present"] == [
+        "BILANCIO_SUPABASE_URL",
+        "BILANCIO_SUPABASE_SERVICE_KEY",
+    ]
+    assert report["model_version"] and report["package_version"]
+    assert all("KEY-" not in str(v) for v in report.values())  # names only, never values
+
+
+def test_deployed_mode_refuses_another_code_version(in_process, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(worker, "health", lambda: {**_real_health(), "code_version": "0.1.0"})
+    code = in_process("-m", "kappa=0.5", *LOCAL, "storage=sqlite", "hydra.launcher.mode=deployed")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "deployed app runs bilancio 0.1.0" in err and "modal deploy" in err
+    code = in_process(
+        "-m",
+        "kappa=0.5",
+        *LOCAL,
+        "storage=sqlite",
+        "hydra.launcher.mode=deployed",
+        "hydra.launcher.allow_version_mismatch=true",
+    )
+    assert code == 0
+
+
+_REAL_HEALTH = worker.health
+
+
+def _real_health() -> dict:
+    return _REAL_HEALTH()
+
+
+@pytest.mark.live
+def test_health_check_on_modal() -> None:
+    """Needs a Modal account (`modal token new`) and the `supabase` secret; run with --live."""
+    with modal_app.app.run():
+        report = modal_app.health_check.remote()
+    assert report["can_write"]

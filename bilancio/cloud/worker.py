@@ -4,12 +4,12 @@ check. ``modal_app`` wraps these; tests call them through the functions' local p
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
 from typing import Any
 
 import bilancio
 from bilancio.model import MODEL_VERSION
 from bilancio.sweep.job import JobSpec, compute_job, save_computed, store_for
+from bilancio.sweep.records import as_row
 
 SECRET_KEYS = (
     "BILANCIO_SUPABASE_URL",
@@ -39,8 +39,8 @@ def run_batch(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
             results.append(
                 {
                     "outcome": done.outcome.to_dict(),
-                    "runs": [asdict(r) for r in done.runs],
-                    "metrics": [asdict(m) for m in done.metrics],
+                    "runs": [as_row(r) for r in done.runs],
+                    "metrics": [as_row(m) for m in done.metrics],
                 }
             )
         else:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from bilancio.storage import JobNotFound, StoreError
 from bilancio.storage.migrations import redact
-from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, now_iso
+from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
 
 T = TypeVar("T")
 RETRIES = 6  # attempts after the first; backoff 0.1 s doubling, so about 6 s in all
@@ -76,7 +75,7 @@ class PostgresStore:
     # -- writes ------------------------------------------------------------------------------
 
     def create_job(self, job: JobRecord) -> bool:
-        row = _encode(asdict(job))
+        row = _encode(as_row(job))
 
         def work(conn: Any) -> bool:
             with conn.transaction():
@@ -107,8 +106,8 @@ class PostgresStore:
         self._call(lambda conn: _insert(conn, "job_events", [row]))
 
     def save_runs(self, runs: Sequence[RunRecord], metrics: Sequence[MetricsRecord]) -> None:
-        run_rows = [_encode(asdict(r)) for r in runs]
-        metric_rows = [_encode(asdict(m)) for m in metrics]
+        run_rows = [_encode(as_row(r)) for r in runs]
+        metric_rows = [_encode(as_row(m)) for m in metrics]
 
         def work(conn: Any) -> None:
             with conn.transaction():

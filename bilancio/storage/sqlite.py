@@ -11,13 +11,12 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from bilancio.storage import JobNotFound, StoreError
-from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, now_iso
+from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
 
 JSON_COLUMNS = {
     "jobs": (
@@ -81,7 +80,7 @@ class SQLiteStore:
     # -- writes ------------------------------------------------------------------------------
 
     def create_job(self, job: JobRecord) -> bool:
-        row = _encode("jobs", asdict(job))
+        row = _encode("jobs", as_row(job))
         with self._write() as db:
             exists = db.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone()
             if exists:
@@ -119,9 +118,9 @@ class SQLiteStore:
     def save_runs(self, runs: Sequence[RunRecord], metrics: Sequence[MetricsRecord]) -> None:
         with self._write() as db:
             for run in runs:
-                _upsert(db, "runs", _encode("runs", asdict(run)), key="run_id")
+                _upsert(db, "runs", _encode("runs", as_row(run)), key="run_id")
             for m in metrics:
-                _upsert(db, "metrics", _encode("metrics", asdict(m)), key="run_id")
+                _upsert(db, "metrics", _encode("metrics", as_row(m)), key="run_id")
 
     def finish_job(self, job_id: str, status: str, error: str | None) -> dict[str, int]:
         with self._write() as db:

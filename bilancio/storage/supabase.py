@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from typing import Any, TypeVar
 
 from bilancio.storage import JobNotFound, StoreError
 from bilancio.storage.supabase_client import get_supabase_client
-from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, now_iso
+from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
 
 T = TypeVar("T")
 PAGE = 1000  # Supabase's default maximum rows per response
@@ -92,7 +91,7 @@ class SupabaseStore:
     # -- writes ------------------------------------------------------------------------------
 
     def create_job(self, job: JobRecord) -> bool:
-        row = _encode(asdict(job))
+        row = _encode(as_row(job))
         if self._select("jobs", "job_id", {"job_id": job.job_id}):
             update = {
                 "status": "running",
@@ -133,8 +132,8 @@ class SupabaseStore:
             )
 
     def save_runs(self, runs: Sequence[RunRecord], metrics: Sequence[MetricsRecord]) -> None:
-        self._upsert("runs", [_encode(asdict(r)) for r in runs], "run_id")
-        self._upsert("metrics", [_encode(asdict(m)) for m in metrics], "run_id")
+        self._upsert("runs", [_encode(as_row(r)) for r in runs], "run_id")
+        self._upsert("metrics", [_encode(as_row(m)) for m in metrics], "run_id")
 
     def finish_job(self, job_id: str, status: str, error: str | None) -> dict[str, int]:
         states = [r["status"] for r in self._select("runs", "status", {"job_id": job_id})]

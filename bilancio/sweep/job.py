@@ -16,7 +16,13 @@ from typing import Any
 from bilancio.config import params_from_config
 from bilancio.model import ModelParams, PairResult, generate, simulate_scenario
 from bilancio.storage import Store, StoreError, open_store
-from bilancio.sweep.records import MetricsRecord, RunRecord, metrics_record, run_record
+from bilancio.sweep.records import (
+    MetricsRecord,
+    RunRecord,
+    config_hash,
+    metrics_record,
+    run_record,
+)
 
 REGIMES = ("passive", "active")
 SAVE_FAILED = "saving results failed"
@@ -88,6 +94,7 @@ def compute_job(spec: JobSpec) -> ComputedJob:
             spec.job_num, "failed", error, False, seconds=time.perf_counter() - start
         )
         return ComputedJob(outcome, failure_records(spec, params, error), [])
+    digest = config_hash(params)
     runs = [
         run_record(
             spec.job_id,
@@ -97,6 +104,7 @@ def compute_job(spec: JobSpec) -> ComputedJob:
             spec.config,
             status="completed",
             execution_time_ms=round(times[r.regime] * 1000),
+            digest=digest,
         )
         for r in (pair.passive, pair.active)
     ]

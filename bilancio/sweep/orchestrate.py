@@ -18,7 +18,6 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
 
-from bilancio.config import params_from_config
 from bilancio.storage import Store, StoreError, open_store
 from bilancio.sweep.job import SAVE_FAILED, JobOutcome, JobSpec, failure_records, run_job
 from bilancio.sweep.plan import SweepError, SweepPlan, plan_sweep
@@ -26,7 +25,6 @@ from bilancio.sweep.progress import Progress
 from bilancio.sweep.records import (
     JobRecord,
     code_version,
-    config_hash,
     new_job_id,
     public_config,
     run_id,
@@ -165,57 +163,47 @@ def _where(storage: dict[str, Any]) -> str:
 
 
 def _job_record(job_id: str, plan: SweepPlan, config: DictConfig) -> JobRecord:
-    distinct: dict[str, set[Any]] = {k: set() for k in SWEPT_COLUMNS}
-    first = None
-    for spec in plan.specs():
-        params = params_from_config(spec.config)
-        first = first or params
-        for name, values in distinct.items():
-            values.add(getattr(params, name))
     base = OmegaConf.to_container(config, resolve=False)
     base.pop("hydra", None)
-    base = public_config(base)
+    first = plan.first
     return JobRecord(
         job_id=job_id,
         sweep_type="balanced",
         n_agents=first.n_agents,
         maturity_days=first.maturity_days,
-        kappas=sorted(distinct["kappa"]),
-        concentrations=sorted(distinct["concentration"]),
-        mus=sorted(distinct["mu"]),
-        outside_mid_ratios=sorted(distinct["outside_mid_ratio"]),
-        seeds=sorted(distinct["seed"]),
+        kappas=sorted(plan.distinct["kappa"]),
+        concentrations=sorted(plan.distinct["concentration"]),
+        mus=sorted(plan.distinct["mu"]),
+        outside_mid_ratios=sorted(plan.distinct["outside_mid_ratio"]),
+        seeds=sorted(plan.distinct["seed"]),
         total_runs=2 * plan.n_jobs,
         overrides=plan.overrides,
-        config=base,
+        config=public_config(base),
         code_version=code_version(),
         description=plan.spec(0).config["job"].get("description"),
     )
-
-
-SWEPT_COLUMNS = ("kappa", "concentration", "mu", "outside_mid_ratio", "seed")
 
 
 def _pending(store: Store, plan: SweepPlan, summary: SweepSummary) -> list[int]:
     """Job numbers still to run; completed ones are skipped, conflicting ones fail unwritten."""
     done = store.completed_runs(summary.job_id)
     todo = []
-    for spec in plan.specs():
-        ids = [run_id(summary.job_id, spec.job_num, r) for r in ("passive", "active")]
+    for num in range(plan.n_jobs):
+        ids = [run_id(summary.job_id, num, r) for r in ("passive", "active")]
         hashes = {done.get(i) for i in ids}
         if None in hashes:
-            todo.append(spec.job_num)
-        elif hashes == {config_hash(params_from_config(spec.config))}:
+            todo.append(num)
+        elif hashes == {plan.hashes[num]}:
             summary.skipped += 1
         else:
             summary.failures.append(
                 (
-                    spec.job_num,
-                    spec.overrides,
+                    num,
+                    plan.overrides_of(num),
                     (
-                        f"job {summary.job_id} already holds a completed pair #{spec.job_num} "
-                        "with other parameters; a resumed sweep must be the same sweep (use a "
-                        "new job.id for a different one)"
+                        f"job {summary.job_id} already holds a completed pair #{num} with "
+                        "other parameters; a resumed sweep must be the same sweep (use a new "
+                        "job.id for a different one)"
                     ),
                 )
             )
@@ -223,14 +211,14 @@ def _pending(store: Store, plan: SweepPlan, summary: SweepSummary) -> list[int]:
 
 
 def _write_sweep_dir(sweep_dir: Path, config: DictConfig, plan: SweepPlan, todo: list[int]) -> None:
-    """Hydra's layout: multirun.yaml, then <job_num>/.hydra/{overrides,config}.yaml per job."""
+    """Hydra's layout: multirun.yaml (the sweep's config), then <job_num>/.hydra/overrides.yaml.
+    Each job's resolved config is stored with its runs (runs.config), not written again here."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, sweep_dir / "multirun.yaml")
-    for spec in plan.specs(todo):
-        hydra_dir = sweep_dir / str(spec.job_num) / ".hydra"
+    for num in todo:
+        hydra_dir = sweep_dir / str(num) / ".hydra"
         hydra_dir.mkdir(parents=True, exist_ok=True)
-        (hydra_dir / "overrides.yaml").write_text(json.dumps(list(spec.overrides)) + "\n")
-        (hydra_dir / "config.yaml").write_text(json.dumps(spec.config, indent=1) + "\n")
+        (hydra_dir / "overrides.yaml").write_text(json.dumps(list(plan.overrides_of(num))) + "\n")
 
 
 def _execute(

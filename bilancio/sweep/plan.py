@@ -20,8 +20,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from bilancio.config import params_from_config
-from bilancio.model import ParameterError
+from bilancio.model import ModelParams, ParameterError
 from bilancio.sweep.job import JobSpec
+from bilancio.sweep.records import config_hash
+
+SWEPT = ("kappa", "concentration", "mu", "outside_mid_ratio", "seed")  # jobs row columns
 
 
 class SweepError(ValueError):
@@ -51,6 +54,10 @@ class SweepPlan:
         self.n_jobs = math.prod(self._sizes)
         self.job_id: str | None = None  # as configured (job.id); None: make a new one
         self.bind: dict[str, Any] = {}  # set by the sweep: the job id and the storage settings
+        # learnt while validating every job once: what the jobs row and resuming need
+        self.hashes: list[str] = []  # config hash of each job
+        self.distinct: dict[str, set[Any]] = {k: set() for k in SWEPT}
+        self.first: ModelParams | None = None
 
     def _choice(self, num: int) -> list[int]:
         """Indices into each axis for job ``num``, in itertools.product order."""
@@ -59,6 +66,10 @@ class SweepPlan:
             num, i = divmod(num, size)
             out.append(i)
         return out[::-1]
+
+    def overrides_of(self, num: int) -> tuple[str, ...]:
+        choice = self._choice(num)
+        return tuple(a.strings[i] for a, i in zip(self._axes, choice, strict=True))
 
     def spec(self, num: int) -> JobSpec:
         choice = self._choice(num)
@@ -73,7 +84,7 @@ class SweepPlan:
         if base is None:  # interpolations: resolve each job's config on its own
             config = _resolved_with(typed, values)
         else:
-            config = copy.deepcopy(base)
+            config = _copy(base)
             for key, value in values:
                 memo = (structural, key, repr(value))
                 if memo not in self._checked:
@@ -101,8 +112,12 @@ def plan_sweep(master: DictConfig, config_loader: Any, swept: list[str]) -> Swee
     plan = SweepPlan(master, config_loader, _axes(parsed, config_loader), list(swept))
     ids = set()
     for spec in plan.specs():
-        _validate(spec.config, spec.overrides)
+        params = _validate(spec.config, spec.overrides)
         ids.add(spec.config["job"]["id"])
+        plan.hashes.append(config_hash(params))
+        plan.first = plan.first or params
+        for name, values in plan.distinct.items():
+            values.add(getattr(params, name))
     if len(ids) > 1:
         raise SweepError(f"job.id cannot be swept (got {sorted(map(str, ids))})")
     plan.job_id = ids.pop() if ids else None
@@ -178,6 +193,15 @@ def _checked_value(typed: DictConfig, key: str, value: Any) -> Any:
     return found
 
 
+def _copy(node: Any) -> Any:
+    """A copy of a plain config (dicts, lists, scalars); several times faster than deepcopy."""
+    if isinstance(node, dict):
+        return {k: _copy(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_copy(v) for v in node]
+    return node
+
+
 def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     node = config
@@ -186,9 +210,9 @@ def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = copy.deepcopy(value)
 
 
-def _validate(config: dict[str, Any], overrides: tuple[str, ...]) -> None:
+def _validate(config: dict[str, Any], overrides: tuple[str, ...]) -> ModelParams:
     try:
-        params_from_config(config)
+        return params_from_config(config)
     except ParameterError as err:
         raise SweepError(
             f"{err} (in the job {' '.join(overrides) or 'with no overrides'})"

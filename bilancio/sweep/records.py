@@ -1,6 +1,6 @@
 """The rows a sweep writes (SCHEMA.md), and the identities that key them.
 
-Rows are plain dataclasses; ``asdict`` gives what a store writes. JSON-valued columns hold
+Rows are plain dataclasses; :func:`as_row` gives what a store writes. JSON-valued columns hold
 JSON-serialisable Python values here and are encoded by the store that needs it.
 """
 
@@ -18,6 +18,13 @@ from typing import Any
 
 import bilancio
 from bilancio.model import MODEL_VERSION, ModelParams, PairResult, RunResult
+
+
+def as_row(record: Any) -> dict[str, Any]:
+    """A record's columns as a dict (shallow: ``dataclasses.asdict`` deep-copies every nested
+    config, which cost more than the simulation itself in large sweeps)."""
+    return dict(vars(record))
+
 
 JOB_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes (0/o, 1/l/i)
 
@@ -161,7 +168,9 @@ def run_record(
     status: str,
     execution_time_ms: int | None = None,
     error: str | None = None,
+    digest: str | None = None,
 ) -> RunRecord:
+    """``digest``: the config hash if already known (both runs of a pair share it)."""
     return RunRecord(
         run_id=run_id(job_id, job_num, regime),
         job_id=job_id,
@@ -174,7 +183,7 @@ def run_record(
         outside_mid_ratio=params.outside_mid_ratio,
         seed=params.seed,
         config=public_config(config),
-        config_hash=config_hash(params),
+        config_hash=digest or config_hash(params),
         execution_time_ms=execution_time_ms,
         error=error,
         completed_at=now_iso() if status in ("completed", "failed") else None,

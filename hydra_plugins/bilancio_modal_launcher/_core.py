@@ -120,6 +120,8 @@ def preflight(options: dict[str, Any], storage: dict[str, Any]) -> None:
         )
     if options.get("dry_run"):
         return
+    if storage.get("backend") != "supabase" and options["mode"] != "deployed":
+        return  # nothing remote to check: results come back and are written here
     executor = make_executor(options)
     try:
         report = executor.health()
@@ -212,10 +214,19 @@ def dry_run_report(options: dict[str, Any], specs: Iterable[JobSpec], count: int
 # -- launching ----------------------------------------------------------------------------------
 
 
+def _save_batch(store: Any, result: list[dict[str, Any]]) -> None:
+    """The rows of a whole batch in one write (one transaction for SQLite)."""
+    from bilancio.sweep.records import MetricsRecord, RunRecord
+
+    store.save_runs(
+        [RunRecord(**r) for item in result for r in item["runs"]],
+        [MetricsRecord(**m) for item in result for m in item["metrics"]],
+    )
+
+
 def launch(options: dict[str, Any], specs: Iterable[JobSpec], count: int) -> Iterator[JobOutcome]:
     from bilancio.cloud.worker import payload
     from bilancio.sweep.job import store_for
-    from bilancio.sweep.records import MetricsRecord, RunRecord
 
     specs = iter(specs)
     sample = list(itertools.islice(specs, 3))
@@ -238,14 +249,11 @@ def launch(options: dict[str, Any], specs: Iterable[JobSpec], count: int) -> Ite
             if isinstance(result, BaseException):
                 errors.append(f"{type(result).__name__}: {result}")
                 continue
+            if result and "runs" in result[0]:  # a local store: the rows came back
+                _save_batch(store_for(storage), result)
             for item in result:
                 outcome = JobOutcome(**item["outcome"])
-                if "runs" in item:  # a local store: the rows came back, write them here
-                    store = store_for(storage)
-                    store.save_runs(
-                        [RunRecord(**r) for r in item["runs"]],
-                        [MetricsRecord(**m) for m in item["metrics"]],
-                    )
+                if "runs" in item:
                     outcome = JobOutcome(**{**item["outcome"], "saved": True})
                 returned.add(outcome.job_num)
                 yield outcome
