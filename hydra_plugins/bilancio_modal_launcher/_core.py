@@ -77,7 +77,11 @@ class ModalExecutor:
                 f"invalid hydra.launcher.mode={options['mode']!r}: allowed "
                 "'ephemeral' or 'deployed'"
             )
-        self._run = self._run.with_options(timeout=options["timeout"], retries=options["retries"])
+        self._run = self._run.with_options(
+            timeout=options["timeout"],
+            retries=options["retries"],
+            max_containers=options["parallelism"],
+        )
 
     def health(self) -> dict[str, Any]:
         return self._health.remote()
