@@ -102,3 +102,24 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "live" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def in_process(monkeypatch, tmp_path, hydra_restore_singletons):
+    """Run ``bilancio`` inside this process (so a seam can be patched); returns the exit code."""
+    import signal
+    import sys
+
+    from bilancio import cli
+
+    monkeypatch.chdir(tmp_path)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def run(*args: str) -> int:
+        monkeypatch.setattr(sys, "argv", ["bilancio", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+        return exit_info.value.code
+
+    yield run
+    signal.signal(signal.SIGTERM, previous)

@@ -9,6 +9,16 @@ from pathlib import Path
 
 SCRIPT = Path(sys.executable).with_name("bilancio")
 REPO = Path(__file__).resolve().parent.parent
+# the deployment plan's test sweep
+PLAN = [
+    "-m",
+    "kappa=0.5,1.0",
+    "n_agents=50",
+    "maturity_days=10",
+    "concentration=1.0",
+    "mu=0.5",
+    "outside_mid_ratio=1.0",
+]
 
 
 def bilancio(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -139,3 +139,28 @@ def test_password_never_shown(tmp_path) -> None:
     assert proc.returncode == 2 and "cannot connect" in proc.stderr
     assert "S3cretPassw0rd" not in proc.stderr + proc.stdout
     assert json.dumps(proc.stderr)  # printable
+
+
+def test_sqlite_and_postgres_schemas_agree(migrated_url: str, tmp_path) -> None:
+    """The SQLite store has the same tables and columns as sql/ creates in PostgreSQL."""
+    import sqlite3
+
+    from bilancio.storage.sqlite import SQLiteStore
+
+    SQLiteStore(tmp_path / "s.db").close()
+    lite = sqlite3.connect(tmp_path / "s.db")
+    tables = ("jobs", "runs", "metrics", "job_events", "job_metrics")
+    sqlite_columns = {
+        t: sorted(r[1] for r in lite.execute(f"PRAGMA table_info({t})")) for t in tables
+    }
+    with psycopg.connect(migrated_url) as conn:
+        pg_columns = {
+            t: sorted(
+                r[0]
+                for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (t,)
+                )
+            )
+            for t in tables
+        }
+    assert sqlite_columns == pg_columns

@@ -11,26 +11,16 @@ import subprocess
 import modal
 import pytest
 
-from bilancio import cli
 from bilancio.cloud import modal_app, worker
 from bilancio.storage import open_store
 from bilancio.sweep.job import JobSpec
 
 from .conftest import ANON_KEY
 from .sweep_helpers import SCRIPT, rows
-from .test_sweep_postgres import _comparable
+from .test_storage import _job
+from .test_sweep_postgres import PLAN, _comparable
 
 LOCAL = ["+cloud=modal", "hydra.launcher.executor=local"]
-PLAN = [
-    "-m",
-    "kappa=0.5,1.0",
-    "n_agents=50",
-    "maturity_days=10",
-    "concentration=1.0",
-    "mu=0.5",
-    "outside_mid_ratio=1.0",
-    "job.id=plan-sweep",
-]
 
 
 def test_app_defines_the_three_functions_with_image_secret_timeout_retries() -> None:
@@ -107,26 +97,8 @@ def test_storage_sqlite_gets_the_results_back(tmp_path) -> None:
 
 
 def test_a_batch_run_twice_never_duplicates(supabase_env, base_config) -> None:
-    from bilancio.sweep.records import JobRecord
-
     store = open_store({"backend": "supabase"})
-    store.create_job(
-        JobRecord(
-            job_id="twice",
-            sweep_type="balanced",
-            n_agents=20,
-            maturity_days=10,
-            kappas=[1.0],
-            concentrations=[1.0],
-            mus=[0.5],
-            outside_mid_ratios=[1.0],
-            seeds=[1, 2, 3],
-            total_runs=6,
-            overrides=[],
-            config={},
-            code_version="t",
-        )
-    )
+    store.create_job(_job("twice"))
     config = {**base_config, "storage": {"backend": "supabase", "path": "x", "url": None}}
     batch = [worker.payload(JobSpec("twice", n, {**config, "seed": n}, ())) for n in range(3)]
     first = modal_app.run_simulation.local(batch)
@@ -136,26 +108,8 @@ def test_a_batch_run_twice_never_duplicates(supabase_env, base_config) -> None:
 
 
 def test_one_failing_job_in_a_batch_is_one_failed_run(supabase_env, base_config) -> None:
-    from bilancio.sweep.records import JobRecord
-
     store = open_store({"backend": "supabase"})
-    store.create_job(
-        JobRecord(
-            job_id="mixed",
-            sweep_type="balanced",
-            n_agents=20,
-            maturity_days=10,
-            kappas=[1.0],
-            concentrations=[1.0],
-            mus=[0.5],
-            outside_mid_ratios=[1.0],
-            seeds=[1],
-            total_runs=4,
-            overrides=[],
-            config={},
-            code_version="t",
-        )
-    )
+    store.create_job(_job("mixed"))
     config = {**base_config, "storage": {"backend": "supabase", "path": "x", "url": None}}
     batch = [
         worker.payload(JobSpec("mixed", 0, config, ())),
@@ -166,24 +120,6 @@ def test_one_failing_job_in_a_batch_is_one_failed_run(supabase_env, base_config)
     assert "kappa=-1.0" in results[1]["outcome"]["error"]
     failed = [r for r in store.table("runs") if r["status"] == "failed"]
     assert len(failed) == 2 and all("kappa" in r["error"] for r in failed)
-
-
-@pytest.fixture
-def in_process(monkeypatch, tmp_path, hydra_restore_singletons):
-    import signal
-    import sys
-
-    monkeypatch.chdir(tmp_path)
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def run(*args: str) -> int:
-        monkeypatch.setattr(sys, "argv", ["bilancio", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main()
-        return exit_info.value.code
-
-    yield run
-    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.mark.parametrize("failure", ["lost-batch", "broken-stream"])

@@ -9,34 +9,16 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from bilancio import cli
 from bilancio.sweep import job as job_module
 from bilancio.sweep.orchestrate import LAST_SWEEP
 
 from .sweep_helpers import SCRIPT, bilancio, rows
 
 SWEEP = ["-m", "kappa=0.25,0.5,1.0", "n_agents=20", "maturity_days=5"]
-
-
-@pytest.fixture
-def in_process(monkeypatch, tmp_path, hydra_restore_singletons):
-    """Run ``bilancio`` inside this process (so a seam can be patched); returns the exit code."""
-    monkeypatch.chdir(tmp_path)
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def run(*args: str) -> int:
-        monkeypatch.setattr(sys, "argv", ["bilancio", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main()
-        return exit_info.value.code
-
-    yield run
-    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture

@@ -8,18 +8,10 @@ import subprocess
 from bilancio.storage import open_store
 
 from .conftest import SERVICE_KEY
+from .sweep_helpers import PLAN as BASE_PLAN
 from .sweep_helpers import SCRIPT
 
-PLAN = [
-    "-m",
-    "kappa=0.5,1.0",
-    "n_agents=50",
-    "maturity_days=10",
-    "concentration=1.0",
-    "mu=0.5",
-    "outside_mid_ratio=1.0",
-    "job.id=plan-sweep",
-]
+PLAN = [*BASE_PLAN, "job.id=plan-sweep"]
 VOLATILE = {"id", "created_at", "completed_at", "timestamp", "execution_time_ms", "code_version"}
 
 

@@ -11,17 +11,7 @@ import pytest
 
 from bilancio.model import ModelParams, simulate_pair
 
-from .sweep_helpers import bilancio, rows
-
-PLAN = [
-    "-m",
-    "kappa=0.5,1.0",
-    "n_agents=50",
-    "maturity_days=10",
-    "concentration=1.0",
-    "mu=0.5",
-    "outside_mid_ratio=1.0",
-]
+from .sweep_helpers import PLAN, bilancio, rows
 
 
 def _expected_pair(kappa: float):
