@@ -23,14 +23,18 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--limit", type=int, default=None, help="show at most N jobs")
     show = sub.add_parser("show", help="one job: config, status, job_metrics, pairs")
     show.add_argument("job_id")
-    for p in (ls, show):
+    export = sub.add_parser("export", help="one CSV row per pair (bilancio 0.1's columns)")
+    export.add_argument("job_id")
+    export.add_argument("-o", "--output", required=True, help="CSV file to write ('-': stdout)")
+    for p in (ls, show, export):
         p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: ./{DEFAULT_DB})")
         p.add_argument(
             "--cloud",
             action="store_true",
             help="read the Supabase project of $BILANCIO_SUPABASE_URL instead",
         )
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        if p is not export:
+            p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -53,6 +57,8 @@ def main(argv: list[str]) -> int:
         store = _open_cloud() if args.cloud else open_existing(args.db)
         if args.command == "ls":
             return _ls(store, args)
+        if args.command == "export":
+            return _export(store, args)
         return _show(store, args)
     except JobNotFound as err:
         print(f"bilancio: {err}", file=sys.stderr)
@@ -124,4 +130,93 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     print(
         "events: " + ", ".join(f"{e['event_type']} {e['timestamp'][11:19]}" for e in job["events"])
     )
+    return 0
+
+
+EXPORT_COLUMNS = (
+    "kappa",
+    "concentration",
+    "mu",
+    "monotonicity",
+    "seed",
+    "face_value",
+    "outside_mid_ratio",
+    "delta_passive",
+    "delta_active",
+    "trading_effect",
+    "trading_relief_ratio",
+    "phi_passive",
+    "phi_active",
+    "passive_run_id",
+    "passive_status",
+    "active_run_id",
+    "active_status",
+    "total_trades",
+)
+
+
+def _plain(value: Any) -> str:
+    """A number as plain decimal digits (never 1e-05), None as an empty cell."""
+    from decimal import Decimal
+
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    return str(value)
+
+
+def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per pair, from a store's job_runs."""
+    pairs: dict[int, dict[str, Any]] = {}
+    for run in runs:
+        pair = pairs.setdefault(run["job_num"], {})
+        pair[run["regime"]] = run
+    out = []
+    for num in sorted(pairs):
+        p, a = pairs[num].get("passive", {}), pairs[num].get("active", {})
+        any_run = p or a
+        config = any_run.get("config") or {}
+        raw = a.get("raw_metrics") or p.get("raw_metrics") or {}
+        out.append(
+            {
+                "kappa": any_run.get("kappa"),
+                "concentration": any_run.get("concentration"),
+                "mu": any_run.get("mu"),
+                "monotonicity": config.get("monotonicity"),
+                "seed": any_run.get("seed"),
+                "face_value": config.get("face_value"),
+                "outside_mid_ratio": any_run.get("outside_mid_ratio"),
+                "delta_passive": p.get("delta_total"),
+                "delta_active": a.get("delta_total"),
+                "trading_effect": a.get("trading_effect"),
+                "trading_relief_ratio": raw.get("trading_relief_ratio"),
+                "phi_passive": p.get("phi_total"),
+                "phi_active": a.get("phi_total"),
+                "passive_run_id": p.get("run_id"),
+                "passive_status": p.get("status"),
+                "active_run_id": a.get("run_id"),
+                "active_status": a.get("status"),
+                "total_trades": a.get("total_trades"),
+            }
+        )
+    return out
+
+
+def _export(store: Any, args: argparse.Namespace) -> int:
+    import csv
+
+    store.get_job(args.job_id)  # JobNotFound for an unknown id
+    rows = export_rows(store.job_runs(args.job_id))
+    target = sys.stdout if args.output == "-" else open(args.output, "w", newline="")  # noqa: SIM115
+    try:
+        writer = csv.writer(target)
+        writer.writerow(EXPORT_COLUMNS)
+        for row in rows:
+            writer.writerow([_plain(row[c]) for c in EXPORT_COLUMNS])
+    finally:
+        if target is not sys.stdout:
+            target.close()
+    if args.output != "-":
+        print(f"{len(rows)} pairs → {args.output}", file=sys.stderr)
     return 0

@@ -98,3 +98,29 @@ def test_seed_smoke_is_the_deployment_plan_sweep(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "job_metrics: 2 pairs" in proc.stdout
+
+
+def test_export_pairs_csv(swept: Path, tmp_path: Path) -> None:
+    import csv
+
+    from bilancio.model import ModelParams, simulate_pair
+
+    out = tmp_path / "pairs.csv"
+    proc = bilancio("jobs", "export", "first-job", "-o", str(out), cwd=swept)
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["kappa", "concentration", "mu", "monotonicity", "seed", "face_value",
+                             "outside_mid_ratio", "delta_passive", "delta_active",
+                             "trading_effect", "trading_relief_ratio", "phi_passive",
+                             "phi_active", "passive_run_id", "passive_status", "active_run_id",
+                             "active_status", "total_trades"]
+    assert [float(r["kappa"]) for r in rows] == [0.5, 1.0]
+    pair = simulate_pair(ModelParams(n_agents=20, kappa=0.5))
+    first = rows[0]
+    assert float(first["delta_passive"]) == pair.passive.delta_total
+    assert float(first["delta_active"]) == pair.active.delta_total
+    assert int(first["total_trades"]) == pair.active.n_trades
+    assert first["passive_run_id"] == "first-job-00000-passive"
+    assert (first["passive_status"], first["active_status"]) == ("completed", "completed")
+    assert "e-" not in out.read_text().lower()  # plain decimals
+    assert bilancio("jobs", "export", "nope", "-o", str(out), cwd=swept).returncode == 2
