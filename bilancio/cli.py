@@ -19,14 +19,14 @@ def run_once(cfg: DictConfig) -> None:
     print(format_pair(params, simulate_pair(params)))
 
 
-SUBCOMMANDS = ("jobs", "db")
+SUBCOMMANDS = ("jobs", "db", "sweep")
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
-        from bilancio import db_cli, jobs_cli
+        from bilancio import compat_cli, db_cli, jobs_cli
 
-        command = {"jobs": jobs_cli.main, "db": db_cli.main}[sys.argv[1]]
+        command = {"jobs": jobs_cli.main, "db": db_cli.main, "sweep": compat_cli.main}[sys.argv[1]]
         sys.exit(command(sys.argv[2:]))
     register_configs()
     _terminate_as_interrupt()

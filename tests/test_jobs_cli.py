@@ -109,11 +109,26 @@ def test_export_pairs_csv(swept: Path, tmp_path: Path) -> None:
     proc = bilancio("jobs", "export", "first-job", "-o", str(out), cwd=swept)
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(out.open()))
-    assert list(rows[0]) == ["kappa", "concentration", "mu", "monotonicity", "seed", "face_value",
-                             "outside_mid_ratio", "delta_passive", "delta_active",
-                             "trading_effect", "trading_relief_ratio", "phi_passive",
-                             "phi_active", "passive_run_id", "passive_status", "active_run_id",
-                             "active_status", "total_trades"]
+    assert list(rows[0]) == [
+        "kappa",
+        "concentration",
+        "mu",
+        "monotonicity",
+        "seed",
+        "face_value",
+        "outside_mid_ratio",
+        "delta_passive",
+        "delta_active",
+        "trading_effect",
+        "trading_relief_ratio",
+        "phi_passive",
+        "phi_active",
+        "passive_run_id",
+        "passive_status",
+        "active_run_id",
+        "active_status",
+        "total_trades",
+    ]
     assert [float(r["kappa"]) for r in rows] == [0.5, 1.0]
     pair = simulate_pair(ModelParams(n_agents=20, kappa=0.5))
     first = rows[0]
