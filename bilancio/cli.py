@@ -19,23 +19,38 @@ def run_once(cfg: DictConfig) -> None:
     print(format_pair(params, simulate_pair(params)))
 
 
-SUBCOMMANDS = ("jobs", "db", "sweep")
+SUBCOMMANDS = ("jobs", "db", "sweep", "rerun")
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
-        from bilancio import compat_cli, db_cli, jobs_cli
+        from bilancio import compat_cli, db_cli, jobs_cli, rerun_cli
 
-        command = {"jobs": jobs_cli.main, "db": db_cli.main, "sweep": compat_cli.main}[sys.argv[1]]
+        command = {
+            "jobs": jobs_cli.main,
+            "db": db_cli.main,
+            "sweep": compat_cli.main,
+            "rerun": rerun_cli.main,
+        }[sys.argv[1]]
         sys.exit(command(sys.argv[2:]))
     register_configs()
-    _terminate_as_interrupt()
+    terminate_as_interrupt()
+    sys.exit(run_hydra(sys.argv[1:]))
+
+
+def run_hydra(args: list[str]) -> int:
+    """Run ``bilancio <args>`` through Hydra; the exit code (1 if a sweep had failures)."""
     from bilancio.sweep.orchestrate import LAST_SWEEP
 
+    register_configs()
     earlier = len(LAST_SWEEP)
-    app = hydra.main(version_base="1.3", config_path="conf", config_name="config")(_task)
-    app()
-    sys.exit(1 if any(s.failures or s.interrupted for s in LAST_SWEEP[earlier:]) else 0)
+    saved, sys.argv = sys.argv, ["bilancio", *args]
+    try:
+        app = hydra.main(version_base="1.3", config_path="conf", config_name="config")(_task)
+        app()
+    finally:
+        sys.argv = saved
+    return 1 if any(s.failures or s.interrupted for s in LAST_SWEEP[earlier:]) else 0
 
 
 def _task(cfg: DictConfig) -> object:
@@ -60,7 +75,7 @@ def _task(cfg: DictConfig) -> object:
     return None
 
 
-def _terminate_as_interrupt() -> None:
+def terminate_as_interrupt() -> None:
     """SIGTERM ends a sweep like Ctrl-C does: the job is marked interrupted, not left running."""
 
     def handler(signum: int, frame: object) -> None:

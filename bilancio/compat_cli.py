@@ -63,6 +63,5 @@ def main(argv: list[str]) -> int:
 
     hydra_args = overrides_for(argv)
     print("bilancio " + shlex.join(hydra_args), file=sys.stderr)
-    sys.argv = ["bilancio", *hydra_args]
-    cli.main()  # exits with the sweep's code
-    return 0
+    cli.terminate_as_interrupt()
+    return cli.run_hydra(hydra_args)

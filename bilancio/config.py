@@ -53,6 +53,12 @@ class StorageConfig:
 
 
 @dataclass
+class RerunConfig:
+    of: str | None = None  # re-execute this job from its stored configs (bilancio rerun)
+    failed_only: bool = False  # only its failed runs, into the same job
+
+
+@dataclass
 class BilancioConfig:
     """Mirror of ModelParams; the model validates domains, this validates types."""
 
@@ -78,6 +84,7 @@ class BilancioConfig:
     market: MarketConfig = field(default_factory=MarketConfig)
     job: JobConfig = field(default_factory=JobConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    rerun: RerunConfig = field(default_factory=RerunConfig)
 
 
 def register_configs() -> None:

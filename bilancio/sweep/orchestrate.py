@@ -52,15 +52,20 @@ def run_sweep(
     config: DictConfig, hydra_context: Any, launcher: Launcher, swept: list[str]
 ) -> list[list[JobReturn]]:
     try:
-        plan = plan_sweep(config, hydra_context.config_loader, swept)
+        if OmegaConf.select(config, "rerun.of"):
+            from bilancio.sweep.rerun import plan_rerun
+
+            plan = plan_rerun(config, swept)
+        else:
+            plan = plan_sweep(config, hydra_context.config_loader, swept)
     except SweepError as err:
         print(f"bilancio: {err}\nNothing was run or written.", file=sys.stderr)
         raise SystemExit(2) from None
     job_id = plan.job_id or new_job_id()
-    storage = _absolute_storage(plan.spec(0).config["storage"], config.hydra.runtime.cwd)
+    storage = _absolute_storage(plan.spec(plan.nums[0]).config["storage"], config.hydra.runtime.cwd)
     plan.bind = {"job_id": job_id, "storage": storage}
     if getattr(launcher, "dry_run", False):  # e.g. hydra.launcher.dry_run=true on Modal
-        print(launcher.dry_run_report(plan.specs(), plan.n_jobs))
+        print(launcher.dry_run_report(plan.specs(plan.nums), plan.n_jobs))
         return [[]]
     preflight = getattr(launcher, "preflight", None)
     if preflight is not None:  # launcher-specific checks, before anything is written
@@ -180,7 +185,7 @@ def _job_record(job_id: str, plan: SweepPlan, config: DictConfig) -> JobRecord:
         overrides=plan.overrides,
         config=public_config(base),
         code_version=code_version(),
-        description=plan.spec(0).config["job"].get("description"),
+        description=plan.description or plan.spec(plan.nums[0]).config["job"].get("description"),
     )
 
 
@@ -188,12 +193,12 @@ def _pending(store: Store, plan: SweepPlan, summary: SweepSummary) -> list[int]:
     """Job numbers still to run; completed ones are skipped, conflicting ones fail unwritten."""
     done = store.completed_runs(summary.job_id)
     todo = []
-    for num in range(plan.n_jobs):
+    for num in plan.nums:
         ids = [run_id(summary.job_id, num, r) for r in ("passive", "active")]
         hashes = {done.get(i) for i in ids}
         if None in hashes:
             todo.append(num)
-        elif hashes == {plan.hashes[num]}:
+        elif hashes == {plan.hash_of(num)}:
             summary.skipped += 1
         else:
             summary.failures.append(

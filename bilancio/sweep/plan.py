@@ -58,6 +58,11 @@ class SweepPlan:
         self.hashes: list[str] = []  # config hash of each job
         self.distinct: dict[str, set[Any]] = {k: set() for k in SWEPT}
         self.first: ModelParams | None = None
+        self.nums: list[int] | range = range(self.n_jobs)  # the job numbers, in order
+        self.description: str | None = None  # overrides job.description when set
+
+    def hash_of(self, num: int) -> str:
+        return self.hashes[num]
 
     def _choice(self, num: int) -> list[int]:
         """Indices into each axis for job ``num``, in itertools.product order."""

@@ -1,0 +1,86 @@
+"""``bilancio rerun``: re-execute a stored job from its configs alone and compare."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+
+from bilancio.sweep import job as job_module
+
+from .sweep_helpers import SCRIPT, bilancio, rows
+
+SWEEP = ["-m", "kappa=0.5,1", "mu=0,1", "n_agents=20"]
+
+
+def test_rerun_reproduces_every_run(tmp_path) -> None:
+    assert bilancio(*SWEEP, "job.id=orig", cwd=tmp_path).returncode == 0
+    proc = bilancio("rerun", "orig", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "8/8 runs identical" in proc.stdout
+    db = tmp_path / "bilancio.db"
+    jobs = rows(db, "SELECT job_id, description, total_runs FROM jobs ORDER BY created_at")
+    assert len(jobs) == 2 and jobs[1]["description"] == "rerun of orig"
+    assert jobs[1]["total_runs"] == 8
+
+
+def test_rerun_reports_differences(tmp_path) -> None:
+    assert bilancio(*SWEEP, "job.id=orig", cwd=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "bilancio.db") as con:  # a stored result that is not right
+        con.execute(
+            "UPDATE metrics SET raw_metrics = json_set(raw_metrics, '$.n_clears', 999) "
+            "WHERE run_id = 'orig-00001-active'"
+        )
+    proc = bilancio("rerun", "orig", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "7/8 runs identical" in proc.stdout
+    assert "#1 active: n_clears 999 →" in proc.stdout
+
+
+def test_rerun_failed_only_completes_the_same_job(in_process, monkeypatch, tmp_path) -> None:
+    real = job_module._run_pair
+
+    def flaky(params):
+        if params.kappa == 0.5 and params.mu == 1:
+            raise RuntimeError("transient trouble")
+        return real(params)
+
+    monkeypatch.setattr(job_module, "_run_pair", flaky)
+    assert in_process(*SWEEP, "job.id=orig") == 1
+    monkeypatch.setattr(job_module, "_run_pair", real)
+    from bilancio import rerun_cli
+
+    assert rerun_cli.main(["orig", "--failed-only"]) == 0
+    db = tmp_path / "bilancio.db"
+    assert rows(db, "SELECT count(*) AS n FROM jobs")[0]["n"] == 1
+    job = rows(db, "SELECT * FROM jobs")[0]
+    assert (job["status"], job["completed_runs"], job["failed_runs"]) == ("completed", 8, 0)
+
+
+def test_rerun_from_postgres(migrated_url, tmp_path) -> None:
+    env = {**os.environ, "BILANCIO_DATABASE_URL": migrated_url}
+    first = subprocess.run(
+        [str(SCRIPT), *SWEEP, "job.id=pg", "storage=postgres"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run(
+        [str(SCRIPT), "rerun", "pg", "storage=postgres"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "8/8 runs identical" in again.stdout
+
+
+def test_unknown_job(tmp_path) -> None:
+    assert bilancio(*SWEEP, "job.id=orig", cwd=tmp_path).returncode == 0
+    proc = bilancio("rerun", "missing", cwd=tmp_path)
+    assert proc.returncode == 2 and "no job 'missing'" in proc.stderr
