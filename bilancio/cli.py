@@ -19,18 +19,19 @@ def run_once(cfg: DictConfig) -> None:
     print(format_pair(params, simulate_pair(params)))
 
 
-SUBCOMMANDS = ("jobs", "db", "sweep", "rerun")
+SUBCOMMANDS = ("jobs", "db", "sweep", "rerun", "report")
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
-        from bilancio import compat_cli, db_cli, jobs_cli, rerun_cli
+        from bilancio import compat_cli, db_cli, jobs_cli, report_html, rerun_cli
 
         command = {
             "jobs": jobs_cli.main,
             "db": db_cli.main,
             "sweep": compat_cli.main,
             "rerun": rerun_cli.main,
+            "report": report_html.main,
         }[sys.argv[1]]
         sys.exit(command(sys.argv[2:]))
     register_configs()
