@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import json
+from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
@@ -20,12 +21,20 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--db", help="SQLite file (default: ./bilancio.db, or storage=...)")
     args, extra = parser.parse_known_args(argv)
+    folder = Path(args.job_id) / "bilancio_job.json"
+    if folder.is_file():  # a Hydra multirun folder of a bilancio sweep
+        written = json.loads(folder.read_text())
+        args.job_id = written["job_id"]
+        storage = written["storage"]
+        if storage.get("backend") == "sqlite" and not args.db:
+            args.db = storage["path"]
+        elif storage.get("backend") != "sqlite":
+            extra = [f"storage={storage['backend']}", *extra]
     hydra_args = ["-m", f"rerun.of={args.job_id}", *extra]
     if args.failed_only:
         hydra_args.append("rerun.failed_only=true")
     if args.db:
         hydra_args.append(f"storage.path={args.db}")
-    _warn_code_version(args, extra)
     from bilancio import cli
     from bilancio.sweep.orchestrate import LAST_SWEEP
 
@@ -54,28 +63,3 @@ def main(argv: list[str]) -> int:
         return 1
     print(f"{total}/{total} runs identical (job {summary.job_id} re-ran {args.job_id})")
     return code
-
-
-def _warn_code_version(args: argparse.Namespace, extra: list[str]) -> None:
-    """Say so when the stored job was computed by another version of the code."""
-    from pathlib import Path
-
-    if any(e.startswith("storage") for e in extra):
-        return  # another store: the sweep itself reads it
-    db = args.db or "bilancio.db"
-    if not Path(db).is_file():
-        return
-    from bilancio.storage import JobNotFound
-    from bilancio.storage.sqlite import SQLiteStore
-    from bilancio.sweep.records import code_version
-
-    try:
-        stored = SQLiteStore(db).get_job(args.job_id).get("code_version")
-    except JobNotFound:
-        return
-    here = code_version()
-    if stored and stored != here:
-        print(
-            f"bilancio: warning: job {args.job_id} was computed by {stored}; this is {here}",
-            file=sys.stderr,
-        )

@@ -84,3 +84,16 @@ def test_unknown_job(tmp_path) -> None:
     assert bilancio(*SWEEP, "job.id=orig", cwd=tmp_path).returncode == 0
     proc = bilancio("rerun", "missing", cwd=tmp_path)
     assert proc.returncode == 2 and "no job 'missing'" in proc.stderr
+
+
+def test_rerun_from_a_multirun_folder_and_code_version_warning(tmp_path) -> None:
+    assert bilancio(*SWEEP, "job.id=orig", f"hydra.sweep.dir={tmp_path}/sweep",
+                    cwd=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "bilancio.db") as con:
+        con.execute("UPDATE jobs SET code_version = '0.1.0' WHERE job_id = 'orig'")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = bilancio("rerun", str(tmp_path / "sweep"), cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert "8/8 runs identical" in proc.stdout
+    assert "job orig was computed by 0.1.0" in proc.stderr

@@ -220,6 +220,16 @@ def _write_sweep_dir(sweep_dir: Path, config: DictConfig, plan: SweepPlan, todo:
     Each job's resolved config is stored with its runs (runs.config), not written again here."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    # which job this folder belongs to, so that `bilancio rerun <this folder>` can find it
+    (sweep_dir / "bilancio_job.json").write_text(
+        json.dumps(
+            {
+                "job_id": plan.bind["job_id"],
+                "storage": public_config({"storage": plan.bind["storage"]})["storage"],
+            }
+        )
+        + "\n"
+    )
     for num in todo:
         hydra_dir = sweep_dir / str(num) / ".hydra"
         hydra_dir.mkdir(parents=True, exist_ok=True)

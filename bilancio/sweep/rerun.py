@@ -7,6 +7,7 @@ metric of every run. ``--failed-only`` re-runs just the failed runs, into the sa
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -16,7 +17,7 @@ from bilancio.model import ModelParams, ParameterError
 from bilancio.storage import JobNotFound, StoreError, open_store
 from bilancio.sweep.job import JobSpec
 from bilancio.sweep.plan import SWEPT, SweepError
-from bilancio.sweep.records import config_hash
+from bilancio.sweep.records import code_version, config_hash
 
 VOLATILE = {"run_id", "created_at", "completed_at", "execution_time_ms"}
 
@@ -70,10 +71,17 @@ def plan_rerun(config: DictConfig, swept: list[str]) -> StoredPlan:
     original, failed_only = config.rerun.of, bool(config.rerun.failed_only)
     try:
         store = open_store(_storage(config))
-        store.get_job(original)
+        stored = store.get_job(original)
         runs = store.job_runs(original)
     except (JobNotFound, StoreError) as err:
         raise SweepError(str(err)) from None
+    here = code_version()
+    if stored.get("code_version") and stored["code_version"] != here:
+        print(
+            f"bilancio: warning: job {original} was computed by {stored['code_version']}; "
+            f"this is {here}",
+            file=sys.stderr,
+        )
     configs: dict[int, dict[str, Any]] = {}
     for run in runs:
         if failed_only and run["status"] == "completed":
