@@ -41,6 +41,8 @@ class JobConfig:
     id: str | None = None  # give an existing id to resume that job
     description: str | None = None
     num: int | None = None  # set by the sweeper for each job; not for users
+    # reuse runs already completed in the store with the same parameters and model version
+    skip_completed: bool = False
 
 
 @dataclass

@@ -30,7 +30,7 @@ active_params = st.builds(
 )
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(active_params)
 def test_books_stay_consistent(p: ModelParams) -> None:
     problems: list[str] = []
@@ -54,7 +54,7 @@ def test_books_stay_consistent(p: ModelParams) -> None:
         assert math.isclose(total, totals[0], rel_tol=0, abs_tol=1e-9 * max(1.0, totals[0]))
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(active_params)
 def test_risk_gate_never_accepts_what_the_spec_rejects(p: ModelParams) -> None:
     trades: list[TradeRecord] = []

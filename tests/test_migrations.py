@@ -115,22 +115,24 @@ def test_row_level_security_anon_reads_service_writes(migrated_url: str, table: 
 
 def test_db_commands(postgres_url: str, tmp_path) -> None:
     proc = bilancio("db", "status", "--url", postgres_url, cwd=tmp_path)
-    assert proc.returncode == 0 and proc.stdout.count("pending") == 4
+    n = len(migrations.migrations())
+    assert n == 5
+    assert proc.returncode == 0 and proc.stdout.count("pending") == n
     proc = bilancio("db", "sql", "--url", postgres_url, cwd=tmp_path)
     assert "001_initial_schema.sql" in proc.stdout and "004_row_level_security" in proc.stdout
     proc = bilancio("db", "migrate", "--url", postgres_url, cwd=tmp_path)
-    assert proc.returncode == 0 and proc.stdout.count("applied") == 4
+    assert proc.returncode == 0 and proc.stdout.count("applied") == n
     proc = bilancio("db", "migrate", "--url", postgres_url, cwd=tmp_path)
     assert proc.stdout.strip() == "nothing to apply"
     proc = bilancio("db", "status", "--url", postgres_url, cwd=tmp_path)
-    assert proc.stdout.count("applied") == 4
+    assert proc.stdout.count("applied") == n
     assert bilancio("db", "sql", "--url", postgres_url, cwd=tmp_path).stdout.count("INSERT") == 0
 
 
 def test_db_sql_without_a_database_prints_everything(tmp_path) -> None:
     proc = bilancio("db", "sql", cwd=tmp_path)
     assert proc.returncode == 0
-    assert proc.stdout.count("INSERT INTO bilancio_migrations") == 4
+    assert proc.stdout.count("INSERT INTO bilancio_migrations") == len(migrations.migrations())
 
 
 def test_password_never_shown(tmp_path) -> None:

@@ -27,7 +27,7 @@ params_strategy = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(params_strategy)
 def test_money_is_conserved_and_never_negative(p: ModelParams) -> None:
     totals: list[float] = []
@@ -43,7 +43,7 @@ def test_money_is_conserved_and_never_negative(p: ModelParams) -> None:
         assert math.isclose(total, totals[0], rel_tol=1e-12, abs_tol=1e-9)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(params_strategy)
 def test_accounting_identities(p: ModelParams) -> None:
     r = simulate(p)

@@ -87,8 +87,12 @@ def test_unknown_job(tmp_path) -> None:
 
 
 def test_rerun_from_a_multirun_folder_and_code_version_warning(tmp_path) -> None:
-    assert bilancio(*SWEEP, "job.id=orig", f"hydra.sweep.dir={tmp_path}/sweep",
-                    cwd=tmp_path).returncode == 0
+    assert (
+        bilancio(
+            *SWEEP, "job.id=orig", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path
+        ).returncode
+        == 0
+    )
     with sqlite3.connect(tmp_path / "bilancio.db") as con:
         con.execute("UPDATE jobs SET code_version = '0.1.0' WHERE job_id = 'orig'")
     elsewhere = tmp_path / "elsewhere"
@@ -97,3 +101,48 @@ def test_rerun_from_a_multirun_folder_and_code_version_warning(tmp_path) -> None
     assert proc.returncode == 0, proc.stderr
     assert "8/8 runs identical" in proc.stdout
     assert "job orig was computed by 0.1.0" in proc.stderr
+
+
+def test_config_hash_normalises_floats() -> None:
+    from bilancio.model import ModelParams
+    from bilancio.sweep.records import config_hash
+
+    assert config_hash(ModelParams(kappa=0.1 + 0.2)) == config_hash(ModelParams(kappa=0.3))
+    assert config_hash(ModelParams(kappa=0.3)) != config_hash(ModelParams(kappa=0.31))
+    assert config_hash(ModelParams(seed=1)) != config_hash(ModelParams(seed=2))
+
+
+def test_skip_completed_reuses_runs_from_earlier_jobs(tmp_path) -> None:
+    assert bilancio("-m", "kappa=0.5,1", "n_agents=20", "job.id=a", cwd=tmp_path).returncode == 0
+    proc = bilancio(
+        "-m", "kappa=0.5,1,2", "n_agents=20", "job.id=b", "job.skip_completed=true", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "3 pairs (2 already done)" in proc.stderr
+    db = tmp_path / "bilancio.db"
+    job = rows(db, "SELECT * FROM jobs WHERE job_id = 'b'")[0]
+    assert (job["reused_runs"], job["completed_runs"], job["status"]) == (4, 6, "completed")
+    a = {
+        r["run_id"][-12:]: r["delta_total"]
+        for r in rows(db, "SELECT run_id, delta_total FROM metrics WHERE job_id = 'a'")
+    }
+    b = {
+        r["run_id"][-12:]: r["delta_total"]
+        for r in rows(db, "SELECT run_id, delta_total FROM metrics WHERE job_id = 'b'")
+    }
+    assert all(b[k] == v for k, v in a.items())  # the reused pairs carry the same results
+    assert rows(db, "SELECT n_pairs FROM job_metrics WHERE job_id = 'b'")[0]["n_pairs"] == 3
+
+
+def test_rerun_passes_hydra_overrides_through(tmp_path) -> None:
+    assert bilancio(*SWEEP, "job.id=orig", cwd=tmp_path).returncode == 0
+    proc = bilancio(
+        "rerun",
+        "orig",
+        "+cloud=modal",
+        "storage=sqlite",
+        "hydra.launcher.executor=local",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "8/8 runs identical" in proc.stdout

@@ -205,3 +205,17 @@ def test_numbers_round_trip_exactly(store) -> None:
     runs = store.job_runs("job-1")
     assert runs[0]["delta_total"] == delta and runs[1]["delta_total"] == 1 / 7
     assert store.get_job("job-1")["kappas"] == [0.1, 1 / 3]
+
+
+def test_completed_by_hash_and_reused_count(store) -> None:
+    store.create_job(_job())
+    _save_pair(store, "job-1", 0, 0.5, 0.25)  # config hash "h0"
+    store.save_runs(
+        [_run("job-1", 1, "passive", "failed"), _run("job-1", 1, "active", "failed")], []
+    )  # hash "h1", failed: never reused
+    found = store.completed_by_hash({"h0", "h1", "nope"})
+    assert set(found) == {"h0"} and set(found["h0"]) == {"passive", "active"}
+    assert found["h0"]["active"]["delta_total"] == 0.25
+    assert found["h0"]["active"]["raw_metrics"]["nested"] == {"a": [1, 2]}
+    store.set_reused("job-1", 2)
+    assert store.get_job("job-1")["reused_runs"] == 2

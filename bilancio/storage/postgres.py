@@ -157,6 +157,26 @@ class PostgresStore:
         )
         return {r["run_id"]: r["config_hash"] for r in rows}
 
+    def completed_by_hash(self, hashes: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        rows = self._query(
+            "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, "
+            "m.time_to_stability, m.trading_effect, m.total_trades, m.total_trade_volume, "
+            "m.raw_metrics FROM runs r JOIN metrics m ON m.run_id = r.run_id "
+            "WHERE r.status = 'completed' AND r.config_hash = ANY(%s)",
+            (sorted(hashes),),
+        )
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in rows:
+            out.setdefault(row["config_hash"], {}).setdefault(row["regime"], row)
+        return out
+
+    def set_reused(self, job_id: str, count: int) -> None:
+        self._call(
+            lambda conn: conn.execute(
+                "UPDATE jobs SET reused_runs = %s WHERE job_id = %s", (count, job_id)
+            )
+        )
+
     def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
         sql = (
             "SELECT j.*, m.mean_trading_effect FROM jobs j LEFT JOIN job_metrics m "

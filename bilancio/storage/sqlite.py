@@ -34,6 +34,8 @@ JSON_COLUMNS = {
     "job_metrics": ("raw_summary",),
 }
 BUSY_TIMEOUT_S = 60.0
+# columns added after the first release of this schema: (table, column, type and default)
+ADDED_COLUMNS = (("jobs", "reused_runs", "INTEGER DEFAULT 0"),)
 
 
 def schema_sql() -> str:
@@ -55,6 +57,10 @@ class SQLiteStore:
             with self._write() as db:
                 for statement in _statements(schema_sql()):
                     db.execute(statement)
+                for table, column, kind in ADDED_COLUMNS:  # files made by an older bilancio
+                    present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                    if column not in present:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         except sqlite3.Error as err:
             raise StoreError(f"cannot open the SQLite database {self.path}: {err}") from err
 
@@ -146,6 +152,29 @@ class SQLiteStore:
             (job_id,),
         )
         return {r["run_id"]: r["config_hash"] for r in rows}
+
+    def completed_by_hash(self, hashes: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """config_hash → regime → a completed run of that hash (with its metrics), any job."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        wanted = sorted(hashes)
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            rows = self._db.execute(
+                "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, "
+                "m.time_to_stability, m.trading_effect, m.total_trades, m.total_trade_volume, "
+                "m.raw_metrics FROM runs r JOIN metrics m ON m.run_id = r.run_id "
+                f"WHERE r.status = 'completed' AND r.config_hash IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for r in rows:
+                row = _decode("runs", dict(r))
+                row["raw_metrics"] = json.loads(row["raw_metrics"])
+                out.setdefault(row["config_hash"], {}).setdefault(row["regime"], row)
+        return out
+
+    def set_reused(self, job_id: str, count: int) -> None:
+        with self._write() as db:
+            db.execute("UPDATE jobs SET reused_runs = ? WHERE job_id = ?", (count, job_id))
 
     def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
         sql = (

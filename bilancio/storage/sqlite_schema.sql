@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     modal_experiment_id TEXT,
     overrides TEXT,
     config TEXT,
-    code_version TEXT
+    code_version TEXT,
+    reused_runs INTEGER DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS idx_jobs_status ON jobs(status);
 CREATE INDEX IF NOT EXISTS idx_jobs_created_at ON jobs(created_at DESC);

@@ -157,6 +157,50 @@ class SupabaseStore:
         rows = self._select("runs", "run_id,config_hash,status", {"job_id": job_id})
         return {r["run_id"]: r["config_hash"] for r in rows if r["status"] == "completed"}
 
+    def completed_by_hash(self, hashes: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        wanted = sorted(hashes)
+        for i in range(0, len(wanted), 100):  # keep the URL short
+            chunk = wanted[i : i + 100]
+
+            def runs(chunk: list[str] = chunk) -> list[dict[str, Any]]:
+                return (
+                    self._client.table("runs")
+                    .select("*")
+                    .eq("status", "completed")
+                    .in_("config_hash", chunk)
+                    .execute()
+                    .data
+                )
+
+            found = [_decode(r) for r in self._call(runs)]
+            ids = [r["run_id"] for r in found]
+            metrics = {}
+            for j in range(0, len(ids), 100):
+                part = ids[j : j + 100]
+                got = self._call(
+                    lambda part=part: (
+                        self._client.table("metrics").select("*").in_("run_id", part).execute().data
+                    )
+                )
+                metrics.update({m["run_id"]: _decode(m) for m in got})
+            for run in found:
+                if run["run_id"] in metrics:
+                    m = metrics[run["run_id"]]
+                    run.update({c: m.get(c) for c in RUN_METRIC_COLUMNS})
+                    out.setdefault(run["config_hash"], {}).setdefault(run["regime"], run)
+        return out
+
+    def set_reused(self, job_id: str, count: int) -> None:
+        self._call(
+            lambda: (
+                self._client.table("jobs")
+                .update({"reused_runs": count})
+                .eq("job_id", job_id)
+                .execute()
+            )
+        )
+
     def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
         jobs = self._select("jobs", order=[("created_at", True), ("job_id", True)], limit=limit)
         effects = {

@@ -18,16 +18,19 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
 
+from bilancio.config import params_from_config
 from bilancio.storage import Store, StoreError, open_store
 from bilancio.sweep.job import SAVE_FAILED, JobOutcome, JobSpec, failure_records, run_job
 from bilancio.sweep.plan import SweepError, SweepPlan, plan_sweep
 from bilancio.sweep.progress import Progress
 from bilancio.sweep.records import (
     JobRecord,
+    MetricsRecord,
     code_version,
     new_job_id,
     public_config,
     run_id,
+    run_record,
 )
 
 
@@ -80,6 +83,8 @@ def run_sweep(
     LAST_SWEEP.append(summary)
     store.add_event(job_id, "resumed" if resumed else "created", {"jobs": plan.n_jobs})
     todo = _pending(store, plan, summary)
+    if plan.spec(plan.nums[0]).config["job"].get("skip_completed"):
+        todo = _reuse(store, plan, todo, summary)
     store.add_event(
         job_id,
         "started",
@@ -213,6 +218,56 @@ def _pending(store: Store, plan: SweepPlan, summary: SweepSummary) -> list[int]:
                 )
             )
     return todo
+
+
+def _reuse(store: Store, plan: Any, todo: list[int], summary: SweepSummary) -> list[int]:
+    """Copy pairs already completed anywhere in the store with the same config hash (same
+    parameters, same model version) into this job instead of running them again."""
+    found = store.completed_by_hash({plan.hash_of(n) for n in todo})
+    still, runs, metrics = [], [], []
+    for num in todo:
+        source = found.get(plan.hash_of(num), {})
+        if not {"passive", "active"} <= set(source) or any(
+            r["job_id"] == summary.job_id for r in source.values()
+        ):
+            still.append(num)
+            continue
+        spec = plan.spec(num)
+        params = params_from_config(spec.config)
+        for regime in ("passive", "active"):
+            old = source[regime]
+            runs.append(
+                run_record(
+                    summary.job_id,
+                    num,
+                    regime,
+                    params,
+                    spec.config,
+                    status="completed",
+                    execution_time_ms=old["execution_time_ms"],
+                    digest=old["config_hash"],
+                )
+            )
+            metrics.append(
+                MetricsRecord(
+                    run_id=run_id(summary.job_id, num, regime),
+                    job_id=summary.job_id,
+                    delta_total=old["delta_total"],
+                    phi_total=old["phi_total"],
+                    n_defaults=old["n_defaults"],
+                    n_clears=old["n_clears"],
+                    time_to_stability=old["time_to_stability"],
+                    trading_effect=old["trading_effect"],
+                    total_trades=old["total_trades"],
+                    total_trade_volume=old["total_trade_volume"],
+                    raw_metrics={**old["raw_metrics"], "reused_from": old["run_id"]},
+                )
+            )
+        summary.skipped += 1
+    for i in range(0, len(runs), 1000):
+        store.save_runs(runs[i : i + 1000], metrics[i : i + 1000])
+    store.set_reused(summary.job_id, len(runs))
+    return still
 
 
 def _write_sweep_dir(sweep_dir: Path, config: DictConfig, plan: SweepPlan, todo: list[int]) -> None:

@@ -44,10 +44,11 @@ def run_id(job_id: str, job_num: int, regime: str) -> str:
 
 
 def _normalise(value: Any) -> Any:
+    """Canonical values: floats to 12 significant digits, so that 0.1 + 0.2 and 0.3 agree."""
     if isinstance(value, float):
         if value.is_integer() and math.isfinite(value):
             return int(value)
-        return float(repr(value))
+        return format(value, ".12g")
     if isinstance(value, dict):
         return {k: _normalise(v) for k, v in sorted(value.items())}
     if isinstance(value, list | tuple):
