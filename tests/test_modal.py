@@ -120,6 +120,7 @@ def test_one_failing_job_in_a_batch_is_one_failed_run(supabase_env, base_config)
     assert "kappa=-1.0" in results[1]["outcome"]["error"]
     failed = [r for r in store.table("runs") if r["status"] == "failed"]
     assert len(failed) == 2 and all("kappa" in r["error"] for r in failed)
+    assert all(r["kappa"] == -1.0 for r in failed)  # the config's value, not a default
 
 
 @pytest.mark.parametrize("failure", ["lost-batch", "broken-stream"])

@@ -21,6 +21,9 @@ from bilancio.sweep.records import (
     RunRecord,
     config_hash,
     metrics_record,
+    now_iso,
+    public_config,
+    run_id,
     run_record,
 )
 
@@ -153,10 +156,14 @@ def _run_pair(params: ModelParams) -> tuple[PairResult, dict[str, float]]:
     return PairResult(results["passive"], results["active"]), times
 
 
-def failure_records(spec: JobSpec, params: ModelParams | None, error: str):
-    """The two failed run rows of a job (parameters from the config if they did not validate)."""
+def failure_records(spec: JobSpec, params: ModelParams | None, error: str) -> list[RunRecord]:
+    """The two failed run rows of a job. When the config did not even validate, the row keeps
+    the config's own values (never defaults that would misdescribe the run) and no hash."""
     if params is None:
-        params = _lenient_params(spec.config)
+        try:
+            params = params_from_config(spec.config)
+        except (ValueError, TypeError, KeyError):
+            return [_unvalidated_record(spec, regime, error) for regime in REGIMES]
     return [
         run_record(
             spec.job_id, spec.job_num, regime, params, spec.config, status="failed", error=error
@@ -165,12 +172,27 @@ def failure_records(spec: JobSpec, params: ModelParams | None, error: str):
     ]
 
 
-def _lenient_params(config: dict[str, Any]) -> ModelParams:
-    """Best-effort parameters for a failed row whose config did not validate."""
-    try:
-        return params_from_config(config)
-    except (ValueError, TypeError, KeyError):
-        return ModelParams()
+def _unvalidated_record(spec: JobSpec, regime: str, error: str) -> RunRecord:
+    def number(key: str) -> Any:
+        value = spec.config.get(key)
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    return RunRecord(
+        run_id=run_id(spec.job_id, spec.job_num, regime),
+        job_id=spec.job_id,
+        job_num=spec.job_num,
+        regime=regime,
+        status="failed",
+        kappa=number("kappa"),
+        concentration=number("concentration"),
+        mu=number("mu"),
+        outside_mid_ratio=number("outside_mid_ratio"),
+        seed=number("seed"),
+        config=public_config(spec.config),
+        config_hash="",
+        error=error,
+        completed_at=now_iso(),
+    )
 
 
 def _err_text(err: BaseException) -> str:
