@@ -45,16 +45,19 @@ def open_existing(path: str) -> SQLiteStore:
     return SQLiteStore(path)
 
 
-def _open_cloud():
-    from bilancio.storage.supabase import SupabaseStore
+def open_for_reading(db: str, cloud: bool) -> Any:
+    """The Supabase project of the environment (read-only) or an existing SQLite file."""
+    if cloud:
+        from bilancio.storage.supabase import SupabaseStore
 
-    return SupabaseStore(write=False)
+        return SupabaseStore(write=False)
+    return open_existing(db)
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        store = _open_cloud() if args.cloud else open_existing(args.db)
+        store = open_for_reading(args.db, args.cloud)
         if args.command == "ls":
             return _ls(store, args)
         if args.command == "export":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bilancio.model import ModelParams, PairResult, RunResult
+from bilancio.model import ModelParams, PairResult
 
 
 def _fmt(value: object) -> str:
@@ -46,14 +46,6 @@ TRADE_ROWS = [
     ("volume: face / cash", ("trade_volume_face", "trade_volume_cash")),
     ("P&L: dealers / VBTs", ("dealer_pnl", "vbt_pnl")),
 ]
-
-
-def format_run(params: ModelParams, result: RunResult) -> str:
-    """One run: the scenario in one line, then one metric per line."""
-    width = max(len(label) for label, _ in RUN_ROWS)
-    lines = [f"{result.regime} run  {describe_params(params)}"]
-    lines += [f"  {label:<{width}}  {_fmt(getattr(result, key))}" for label, key in RUN_ROWS]
-    return "\n".join(lines)
 
 
 def format_pair(params: ModelParams, pair: PairResult) -> str:

@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from bilancio.jobs_cli import DEFAULT_DB, export_rows, open_existing
+from bilancio.jobs_cli import DEFAULT_DB, export_rows, open_for_reading
 from bilancio.report import format_aggregate
 from bilancio.storage import JobNotFound, StoreError
 
@@ -184,12 +184,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cloud", action="store_true", help="read the Supabase project instead")
     args = parser.parse_args(argv)
     try:
-        if args.cloud:
-            from bilancio.storage.supabase import SupabaseStore
-
-            store = SupabaseStore(write=False)
-        else:
-            store = open_existing(args.db)
+        store = open_for_reading(args.db, args.cloud)
         job = store.get_job(args.job_id)
         runs = store.job_runs(args.job_id)
     except (JobNotFound, StoreError) as err:

@@ -62,6 +62,17 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+def absolute_storage(settings: dict[str, Any], cwd: str) -> dict[str, Any]:
+    """The storage settings with a relative SQLite path made absolute against ``cwd``."""
+    from pathlib import Path
+
+    out = dict(settings)
+    if out.get("backend") == "sqlite":
+        path = Path(out["path"]).expanduser()
+        out["path"] = str(path if path.is_absolute() else Path(cwd) / path)
+    return out
+
+
 def open_store(settings: dict[str, Any]) -> Store:
     """The store named by a config's ``storage`` section."""
     backend = settings.get("backend")

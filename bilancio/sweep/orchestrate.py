@@ -19,7 +19,7 @@ from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
 
 from bilancio.config import params_from_config
-from bilancio.storage import Store, StoreError, open_store
+from bilancio.storage import Store, StoreError, absolute_storage, open_store
 from bilancio.sweep.job import SAVE_FAILED, JobOutcome, JobSpec, failure_records, run_job
 from bilancio.sweep.plan import SweepError, SweepPlan, plan_sweep
 from bilancio.sweep.progress import Progress
@@ -65,7 +65,7 @@ def run_sweep(
         print(f"bilancio: {err}\nNothing was run or written.", file=sys.stderr)
         raise SystemExit(2) from None
     job_id = plan.job_id or new_job_id()
-    storage = _absolute_storage(plan.spec(plan.nums[0]).config["storage"], config.hydra.runtime.cwd)
+    storage = absolute_storage(plan.spec(plan.nums[0]).config["storage"], config.hydra.runtime.cwd)
     plan.bind = {"job_id": job_id, "storage": storage}
     if getattr(launcher, "dry_run", False):  # e.g. hydra.launcher.dry_run=true on Modal
         print(launcher.dry_run_report(plan.specs(plan.nums), plan.n_jobs))
@@ -156,14 +156,6 @@ def _try_mark(store: Store, job_id: str, note: str, event: str) -> None:
             f"'running' there until it is resumed.",
             file=sys.stderr,
         )
-
-
-def _absolute_storage(storage: dict[str, Any], cwd: str) -> dict[str, Any]:
-    out = dict(storage)
-    if out.get("backend") == "sqlite":
-        path = Path(out["path"]).expanduser()
-        out["path"] = str(path if path.is_absolute() else Path(cwd) / path)
-    return out
 
 
 def _where(storage: dict[str, Any]) -> str:

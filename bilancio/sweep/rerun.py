@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bilancio.config import params_from_config
 from bilancio.model import ModelParams, ParameterError
-from bilancio.storage import JobNotFound, StoreError, open_store
+from bilancio.storage import JobNotFound, StoreError, absolute_storage, open_store
 from bilancio.sweep.job import JobSpec
 from bilancio.sweep.plan import SWEPT, SweepError
 from bilancio.sweep.records import code_version, config_hash
@@ -58,19 +58,11 @@ class StoredPlan:
             yield self.spec(num)
 
 
-def _storage(config: DictConfig) -> dict[str, Any]:
-    from pathlib import Path
-
-    storage = OmegaConf.to_container(config.storage, resolve=True)
-    if storage.get("backend") == "sqlite" and not Path(storage["path"]).is_absolute():
-        storage["path"] = str(Path(config.hydra.runtime.cwd) / storage["path"])
-    return storage
-
-
 def plan_rerun(config: DictConfig, swept: list[str]) -> StoredPlan:
     original, failed_only = config.rerun.of, bool(config.rerun.failed_only)
     try:
-        store = open_store(_storage(config))
+        settings = OmegaConf.to_container(config.storage, resolve=True)
+        store = open_store(absolute_storage(settings, config.hydra.runtime.cwd))
         stored = store.get_job(original)
         runs = store.job_runs(original)
     except (JobNotFound, StoreError) as err:
