@@ -1,0 +1,86 @@
+"""Ctrl-C and SIGTERM as one exception, and sections of code that a signal cannot cut in half.
+
+:func:`install` makes SIGINT and SIGTERM raise :class:`Interrupted` in the main thread. Inside
+:func:`deferred`, a signal is remembered instead and raised when the outermost deferred section
+ends, so a database transaction is always either committed or rolled back, never left open, and
+a job is never half-marked. Outside the main thread (where Python never runs signal handlers)
+``deferred`` does nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived. ``exit_code`` is the shell's convention, 128 + the signal."""
+
+    def __init__(self, signum: int):
+        self.signum = int(signum)
+        self.reported = False  # set once a one-line message about it has been printed
+        super().__init__(self.name)
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+_depth = 0  # nesting of deferred sections in the main thread
+_pending: int | None = None  # the first signal that arrived inside one
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    global _pending
+    if _depth > 0:
+        if _pending is None:
+            _pending = signum
+        return
+    raise Interrupted(signum)
+
+
+def install() -> None:
+    """Route SIGINT and SIGTERM to :class:`Interrupted` (main thread only; idempotent)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in HANDLED:
+        signal.signal(signum, _on_signal)
+
+
+def installed() -> bool:
+    return signal.getsignal(signal.SIGINT) is _on_signal
+
+
+def exit_code(err: BaseException) -> int:
+    """128 + the signal for an interrupt (130 for a plain KeyboardInterrupt)."""
+    return err.exit_code if isinstance(err, Interrupted) else 128 + signal.SIGINT
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block (and any enclosing deferred block) has ended."""
+    global _depth, _pending
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+        if _depth == 0 and _pending is not None:
+            signum, _pending = _pending, None
+            raise Interrupted(signum)
+
+
+def pending() -> int | None:
+    """The signal held by an open deferred section, if any (for tests and diagnostics)."""
+    return _pending
