@@ -1,29 +1,54 @@
-"""The ``bilancio`` command: Hydra-style ``key=value`` overrides of the model parameters."""
+"""The ``bilancio`` command: Hydra-style ``key=value`` overrides of the model parameters.
+
+Exit codes, the same for every command: 0 everything asked for was done; 1 it ran but something
+failed (a pair, the database mid-sweep, a rerun that differs); 2 nothing was run (bad input, a
+refused request); 130 interrupted by SIGINT (Ctrl-C); 143 stopped by SIGTERM.
+"""
 
 from __future__ import annotations
 
-import signal
+import os
 import sys
+from typing import Any
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
+# only light imports here: the signal handlers are installed before hydra is imported, so a
+# Ctrl-C during start-up is an ordinary interrupt, not a traceback from the import machinery
+from bilancio import interrupts, redaction
 
-from bilancio.config import params_from_config, register_configs
-from bilancio.model import ParameterError, simulate_pair
-from bilancio.report import format_pair
+OK, FAILED, USAGE = 0, 1, 2
+SUBCOMMANDS = ("jobs", "db", "sweep", "rerun", "report")
 
 
-def run_once(cfg: DictConfig) -> None:
+def run_once(cfg: Any) -> None:
     """Run one pair (passive and active) for the composed config and print its metrics."""
+    from bilancio.config import params_from_config
+    from bilancio.model import simulate_pair
+    from bilancio.report import format_pair
+
     params = params_from_config(cfg)
     print(format_pair(params, simulate_pair(params)))
 
 
-SUBCOMMANDS = ("jobs", "db", "sweep", "rerun", "report")
-
-
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
+    args = sys.argv[1:]
+    redaction.register_overrides(args)  # a URL typed on the command line is masked everywhere
+    redaction.guard_streams()
+    interrupts.install()
+    try:
+        code = dispatch(args)
+    except KeyboardInterrupt as err:  # Interrupted (SIGINT, SIGTERM) or a plain Ctrl-C
+        if not getattr(err, "reported", False):
+            name = err.name if isinstance(err, interrupts.Interrupted) else "SIGINT"
+            print(f"\nbilancio: interrupted ({name})", file=sys.stderr)
+        code = interrupts.exit_code(err)
+    except BrokenPipeError:  # the reader went away (`bilancio jobs ls | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+        code = OK
+    sys.exit(code)
+
+
+def dispatch(args: list[str]) -> int:
+    if args and args[0] in SUBCOMMANDS:
         from bilancio import compat_cli, db_cli, jobs_cli, report_html, rerun_cli
 
         command = {
@@ -32,31 +57,49 @@ def main() -> None:
             "sweep": compat_cli.main,
             "rerun": rerun_cli.main,
             "report": report_html.main,
-        }[sys.argv[1]]
-        sys.exit(command(sys.argv[2:]))
-    register_configs()
-    terminate_as_interrupt()
-    sys.exit(run_hydra(sys.argv[1:]))
+        }[args[0]]
+        return command(args[1:])
+    return run_hydra(args)
 
 
 def run_hydra(args: list[str]) -> int:
     """Run ``bilancio <args>`` through Hydra; the exit code (1 if a sweep had failures)."""
+    import hydra
+
+    from bilancio.config import register_configs
+    from bilancio.hydra_errors import explain
     from bilancio.sweep.orchestrate import LAST_SWEEP
 
     register_configs()
     earlier = len(LAST_SWEEP)
     saved, sys.argv = sys.argv, ["bilancio", *args]
+    # Hydra prints its own errors and exits 1 unless HYDRA_FULL_ERROR=1; with it set, they
+    # reach us and become bilancio's one-line messages (a user who set it keeps tracebacks)
+    user_wants_tracebacks = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         app = hydra.main(version_base="1.3", config_path="conf", config_name="config")(_task)
         app()
+    except Exception as err:
+        message = None if user_wants_tracebacks else explain(err)
+        if message is None:
+            raise
+        print(f"bilancio: {redaction.redact(message)}", file=sys.stderr)
+        return USAGE
     finally:
         sys.argv = saved
-    return 1 if any(s.failures or s.interrupted for s in LAST_SWEEP[earlier:]) else 0
+        if not user_wants_tracebacks:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+    sweeps = LAST_SWEEP[earlier:]
+    return FAILED if any(s.failures or s.interrupted for s in sweeps) else OK
 
 
-def _task(cfg: DictConfig) -> object:
+def _task(cfg: Any) -> object:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from bilancio.model import ParameterError
 
     if HydraConfig.get().mode == RunMode.MULTIRUN:  # a job launched by a non-bilancio launcher
         from bilancio.sweep.job import JobSpec, run_job
@@ -72,17 +115,13 @@ def _task(cfg: DictConfig) -> object:
         run_once(cfg)
     except ParameterError as err:
         print(f"bilancio: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(USAGE)
     return None
 
 
 def terminate_as_interrupt() -> None:
     """SIGTERM ends a sweep like Ctrl-C does: the job is marked interrupted, not left running."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-    signal.signal(signal.SIGTERM, handler)
+    interrupts.install()
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ class JobConfig:
     num: int | None = None  # set by the sweeper for each job; not for users
     # reuse runs already completed in the store with the same parameters and model version
     skip_completed: bool = False
+    # seconds between a running sweep's heartbeats (its lease on the job row and its progress
+    # in jobs ls); a lease not renewed for 6 beats has ended
+    heartbeat_seconds: float = 10.0
 
 
 @dataclass
@@ -52,6 +55,8 @@ class StorageConfig:
     # PostgreSQL URL; null: $BILANCIO_DATABASE_URL. Never stored with results (it may hold a
     # password): prefer the environment variable.
     url: str | None = None
+    # SQLite: seconds to wait for another process's write lock before giving up
+    busy_timeout: float = 60.0
 
 
 @dataclass

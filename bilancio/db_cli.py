@@ -17,7 +17,11 @@ def _parser() -> argparse.ArgumentParser:
         ("status", "list applied and pending migrations"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--url", help="PostgreSQL URL (default: $BILANCIO_DATABASE_URL)")
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--url", help="PostgreSQL URL (default: $BILANCIO_DATABASE_URL)")
+        where.add_argument(
+            "--db", help="an SQLite file instead: upgrade it in place (migrate) or check it"
+        )
     p = sub.add_parser("sql", help="print pending migrations as one script (all without --url)")
     p.add_argument("--url", help="compare with this database and print only what is pending")
     return parser
@@ -26,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
+        if getattr(args, "db", None):
+            return _sqlite(args.command, args.db)
         if args.command == "sql" and not args.url:
             print(mig.script(), end="")
             return 0
@@ -46,4 +52,29 @@ def main(argv: list[str]) -> int:
     except StoreError as err:
         print(f"bilancio: {err}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _sqlite(command: str, path: str) -> int:
+    """``db migrate --db``: add what an older file lacks; ``db status --db``: say what it lacks."""
+    import sqlite3
+    from pathlib import Path
+
+    from bilancio.storage import sqlite_db
+    from bilancio.storage.sqlite import SQLiteStore
+
+    if not Path(path).is_file():
+        raise StoreError(f"no database at {path}")
+    db = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        missing = sqlite_db.missing_columns(db)
+    except sqlite3.Error as err:
+        raise StoreError(sqlite_db.explain(Path(path), err, 0)) from None
+    finally:
+        db.close()
+    if command == "status":
+        print(f"pending: {sqlite_db.describe_missing(missing)}" if missing else "up to date")
+        return 0
+    SQLiteStore(path).close()  # opening it for writing upgrades it, in one transaction
+    print(f"upgraded {path}: {sqlite_db.describe_missing(missing)}" if missing else "up to date")
     return 0

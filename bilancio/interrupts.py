@@ -9,10 +9,12 @@ a job is never half-marked. Outside the main thread (where Python never runs sig
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
@@ -38,11 +40,29 @@ _depth = 0  # nesting of deferred sections in the main thread
 _pending: int | None = None  # the first signal that arrived inside one
 
 
-def _on_signal(signum: int, frame: object) -> None:
+# Python cannot raise out of these (an at-fork hook, a finaliser): an exception there is
+# printed as "Exception ignored" and the signal would be lost
+_CALLBACKS = {"__del__", "_acquireLock", "_releaseLock", "_after_fork", "_at_fork_reinit"}
+
+
+def _in_callback(frame: Any) -> bool:
+    for _ in range(4):
+        if frame is None:
+            return False
+        if frame.f_code.co_name in _CALLBACKS:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_signal(signum: int, frame: Any) -> None:
     global _pending
     if _depth > 0:
         if _pending is None:
             _pending = signum
+        return
+    if _in_callback(frame):  # deliver it again a moment later, outside the callback
+        threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
         return
     raise Interrupted(signum)
 

@@ -6,12 +6,13 @@ import argparse
 import json
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
+from bilancio.files import OutputError, write_atomically
 from bilancio.report import format_aggregate, format_pairs, pair_rows
-from bilancio.storage import JobNotFound, StoreError
+from bilancio.storage import StoreError
 from bilancio.storage.sqlite import SQLiteStore
+from bilancio.sweep import lease
 
 DEFAULT_DB = "bilancio.db"
 
@@ -39,10 +40,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def open_existing(path: str) -> SQLiteStore:
-    """Open a database for reading; a missing file is an error, not a new empty database."""
-    if not Path(path).is_file():
-        raise StoreError(f"no database at {path} (run a sweep first, or pass --db PATH)")
-    return SQLiteStore(path)
+    """Open a database strictly for reading: a missing file is an error, not a new empty
+    database, and nothing in the file is changed."""
+    return SQLiteStore(path, read_only=True)
 
 
 def open_for_reading(db: str, cloud: bool) -> Any:
@@ -63,12 +63,27 @@ def main(argv: list[str]) -> int:
         if args.command == "export":
             return _export(store, args)
         return _show(store, args)
-    except JobNotFound as err:
+    except (StoreError, OutputError) as err:  # JobNotFound included
         print(f"bilancio: {err}", file=sys.stderr)
         return 2
-    except StoreError as err:
-        print(f"bilancio: {err}", file=sys.stderr)
-        return 2
+
+
+def shown_status(job: dict[str, Any]) -> str:
+    """The status, with 'stale' for a job left running by a process that is gone."""
+    if job["status"] != "running":
+        return job["status"]
+    return "running" if lease.live_holder(job) else "stale"
+
+
+def running_note(job: dict[str, Any]) -> str:
+    done, failed, total = (job.get(k) or 0 for k in ("completed_runs", "failed_runs", "total_runs"))
+    holder = lease.live_holder(job)
+    if holder:
+        return f"running now ({holder}): {done} runs done, {failed} failed, of {total} so far"
+    return (
+        f"stale: the process running it is gone ({done} runs done, {failed} failed, of "
+        f"{total}); resume it with job.id={job['job_id']}"
+    )
 
 
 def _duration(job: dict[str, Any]) -> str:
@@ -95,7 +110,7 @@ def _ls(store: Any, args: argparse.Namespace) -> int:
         effect = j.get("mean_trading_effect")
         runs = f"{j['completed_runs'] or 0}/{j['failed_runs'] or 0}/{j['total_runs'] or 0}"
         print(
-            f"{j['job_id']:<22} {j['status']:<10} {j['created_at'][:19]:<20} "
+            f"{j['job_id']:<22} {shown_status(j):<10} {j['created_at'][:19]:<20} "
             f"{_duration(j):>9} {runs:>23} {'–' if effect is None else f'{effect:.4f}':>12}"
         )
     return 0
@@ -108,9 +123,11 @@ def _show(store: Any, args: argparse.Namespace) -> int:
         print(json.dumps({"job": job, "runs": runs}, indent=1, default=str))
         return 0
     print(
-        f"job {job['job_id']}: {job['status']}  created {job['created_at']}  "
+        f"job {job['job_id']}: {shown_status(job)}  created {job['created_at']}  "
         f"completed {job['completed_at'] or '–'}  ({_duration(job)})"
     )
+    if job["status"] == "running":
+        print(running_note(job))
     print(
         f"code {job['code_version']}; runs {job['completed_runs']} completed, "
         f"{job['failed_runs']} failed, {job['total_runs']} in all"
@@ -208,18 +225,18 @@ def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _export(store: Any, args: argparse.Namespace) -> int:
     import csv
+    import io
 
     store.get_job(args.job_id)  # JobNotFound for an unknown id
     rows = export_rows(store.job_runs(args.job_id))
-    target = sys.stdout if args.output == "-" else open(args.output, "w", newline="")  # noqa: SIM115
-    try:
-        writer = csv.writer(target)
-        writer.writerow(EXPORT_COLUMNS)
-        for row in rows:
-            writer.writerow([_plain(row[c]) for c in EXPORT_COLUMNS])
-    finally:
-        if target is not sys.stdout:
-            target.close()
-    if args.output != "-":
-        print(f"{len(rows)} pairs → {args.output}", file=sys.stderr)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow([_plain(row[c]) for c in EXPORT_COLUMNS])
+    if args.output == "-":
+        sys.stdout.write(buffer.getvalue())
+        return 0
+    write_atomically(args.output, buffer.getvalue(), newline="")
+    print(f"{len(rows)} pairs → {args.output}", file=sys.stderr)
     return 0

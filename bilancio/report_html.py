@@ -17,9 +17,10 @@ import sys
 from collections import defaultdict
 from typing import Any
 
+from bilancio.files import OutputError, write_atomically
 from bilancio.jobs_cli import DEFAULT_DB, export_rows, open_for_reading
 from bilancio.report import format_aggregate
-from bilancio.storage import JobNotFound, StoreError
+from bilancio.storage import StoreError
 
 PARAMETERS = ("kappa", "concentration", "mu", "outside_mid_ratio", "seed")
 LABELS = {"kappa": "κ", "concentration": "c", "mu": "μ", "outside_mid_ratio": "ρ", "seed": "seed"}
@@ -119,17 +120,27 @@ def delta_by_kappa(pairs: list[dict[str, Any]], plt: Any) -> Any:
     return figure
 
 
-def render(job: dict[str, Any], runs: list[dict[str, Any]]) -> str:
-    """The HTML page (plots embedded as PNG data, no external file or script)."""
+class MissingExtra(RuntimeError):
+    """A package of an extra is not installed."""
+
+
+def _pyplot() -> Any:
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise SystemExit(
-            "bilancio report needs matplotlib: pip install 'bilancio[report]'"
-        ) from err
+    except ImportError:
+        raise MissingExtra(
+            "bilancio report needs matplotlib, which is not installed: "
+            "pip install 'bilancio[report]' (or uv run --extra report ...)"
+        ) from None
+    return plt
+
+
+def render(job: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """The HTML page (plots embedded as PNG data, no external file or script)."""
+    plt = _pyplot()
     pairs = [
         {**r, **{p: float(r[p]) for p in PARAMETERS if r[p] is not None}} for r in export_rows(runs)
     ]
@@ -184,13 +195,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cloud", action="store_true", help="read the Supabase project instead")
     args = parser.parse_args(argv)
     try:
+        _pyplot()  # before reading anything: a missing extra changes no file
         store = open_for_reading(args.db, args.cloud)
         job = store.get_job(args.job_id)
         runs = store.job_runs(args.job_id)
-    except (JobNotFound, StoreError) as err:
+        write_atomically(args.output, render(job, runs))
+    except (StoreError, OutputError, MissingExtra) as err:
         print(f"bilancio: {err}", file=sys.stderr)
         return 2
-    with open(args.output, "w") as out:
-        out.write(render(job, runs))
     print(f"report of job {args.job_id} → {args.output}", file=sys.stderr)
     return 0

@@ -50,16 +50,30 @@ def main(argv: list[str]) -> int:
     from bilancio.storage import open_store
     from bilancio.sweep.rerun import compare
 
-    store = open_store(summary.storage)
-    differences = compare(store, args.job_id, summary.job_id)
-    total = len(store.job_runs(summary.job_id))
+    store = open_store(summary.storage, read_only=True)
+    try:
+        original = {(r["job_num"], r["regime"]): r["status"] for r in store.job_runs(args.job_id)}
+        runs = store.job_runs(summary.job_id)
+        differences = compare(store, args.job_id, summary.job_id)
+    finally:
+        store.close()
+    compared = sum(original.get((r["job_num"], r["regime"])) == "completed" for r in runs)
+    unmatched = len(runs) - compared
+    aside = (
+        f"; {unmatched} runs that had not completed in {args.job_id} were run but not compared"
+        if unmatched
+        else ""
+    )
     if differences:
+        differing = len({d.split(":")[0] for d in differences})
         print(
-            f"{total - len({d.split(':')[0] for d in differences})}/{total} runs identical; "
+            f"{compared - differing}/{compared} runs identical{aside}; "
             f"differences ({len(differences)}):"
         )
         for line in differences[:50]:
             print(f"  {line}")
         return 1
-    print(f"{total}/{total} runs identical (job {summary.job_id} re-ran {args.job_id})")
+    print(
+        f"{compared}/{compared} runs identical (job {summary.job_id} re-ran {args.job_id}){aside}"
+    )
     return code

@@ -16,7 +16,6 @@ REPO = Path(__file__).resolve().parent.parent
 REFERENCE = Path(__file__).resolve().parent / "reference"
 
 
-
 # -- a real PostgreSQL server, started by the test session itself ----------------------------
 
 
@@ -105,7 +104,8 @@ def in_process(monkeypatch, tmp_path, hydra_restore_singletons):
     from bilancio import cli
 
     monkeypatch.chdir(tmp_path)
-    previous = signal.getsignal(signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    streams = (sys.stdout, sys.stderr)
 
     def run(*args: str) -> int:
         monkeypatch.setattr(sys, "argv", ["bilancio", *args])
@@ -114,4 +114,6 @@ def in_process(monkeypatch, tmp_path, hydra_restore_singletons):
         return exit_info.value.code
 
     yield run
-    signal.signal(signal.SIGTERM, previous)
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    sys.stdout, sys.stderr = streams  # main() routes them through the redacting stream

@@ -6,7 +6,8 @@ documented behaviour, just what the store and the deployment plan's scripts use:
 
 * ``GET /rest/v1/<table>``: ``select=*`` or a column list; filters ``eq neq lt lte gt gte in is``;
   ``order=col[.asc|.desc]``; ``limit``/``offset`` and the ``Range`` header; at most 1,000 rows per
-  response (Supabase's default cap); ``Content-Range`` in the reply.
+  response (Supabase's default cap); ``Content-Range`` in the reply, with the total number of
+  matching rows when asked with ``Prefer: count=exact``.
 * ``POST``: insert a JSON object or array; ``on_conflict=col`` with ``Prefer:
   resolution=merge-duplicates`` (upsert) or ``resolution=ignore-duplicates``;
   ``Prefer: return=representation``.
@@ -48,9 +49,10 @@ STATUS = {
 
 
 class PostgrestServer:
-    def __init__(self, database_url: str, keys: dict[str, str]):
-        """``keys``: API key → PostgreSQL role."""
-        self.database_url, self.keys = database_url, keys
+    def __init__(self, database_url: str, keys: dict[str, str], echo_headers: bool = False):
+        """``keys``: API key → PostgreSQL role. ``echo_headers``: error messages quote the
+        request's headers, as some gateways and debug proxies in front of an API do."""
+        self.database_url, self.keys, self.echo_headers = database_url, keys, echo_headers
         self.requests: list[tuple[str, str]] = []  # (method, path with query), for assertions
         handler = type("Handler", (_Handler,), {"app": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -112,8 +114,11 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except _Error as err:
             status, headers = err.status, {}
+            message = err.message
+            if self.app.echo_headers:
+                message += f" (request headers: {dict(self.headers.items())})"
             payload = json.dumps(
-                {"code": err.code, "message": err.message, "details": None, "hint": None}
+                {"code": err.code, "message": message, "details": None, "hint": None}
             )
         data = payload.encode()
         self.send_response(status)
@@ -220,7 +225,12 @@ def _execute(
                     [*params, limit, offset],
                 ).fetchone()
                 count = len(json.loads(text))
-                span = f"{offset}-{offset + count - 1}/*" if count else "*/*"
+                total = "*"
+                if "count=exact" in prefer:  # PostgREST counts every matching row
+                    (total,) = conn.execute(
+                        sql.SQL("SELECT count(*) FROM {}").format(target) + where, params
+                    ).fetchone()
+                span = f"{offset}-{offset + count - 1}/{total}" if count else f"*/{total}"
                 return 200, text, {"Content-Range": span}
             if method == "POST":
                 return _insert(conn, target, table, query, prefer, body, returning)

@@ -116,7 +116,7 @@ def test_row_level_security_anon_reads_service_writes(migrated_url: str, table: 
 def test_db_commands(postgres_url: str, tmp_path) -> None:
     proc = bilancio("db", "status", "--url", postgres_url, cwd=tmp_path)
     n = len(migrations.migrations())
-    assert n == 5
+    assert n == 6
     assert proc.returncode == 0 and proc.stdout.count("pending") == n
     proc = bilancio("db", "sql", "--url", postgres_url, cwd=tmp_path)
     assert "001_initial_schema.sql" in proc.stdout and "004_row_level_security" in proc.stdout

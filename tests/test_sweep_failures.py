@@ -104,18 +104,21 @@ def test_same_sweep_twice_into_one_database_never_duplicates(tmp_path: Path) -> 
     assert rows(db, "SELECT COUNT(*) AS n FROM jobs")[0]["n"] == 1
 
 
-def test_resume_with_different_parameters_is_refused(tmp_path: Path) -> None:
+def test_resume_with_different_parameters_is_refused_and_changes_nothing(tmp_path: Path) -> None:
     assert bilancio(*SWEEP, "job.id=fixed", cwd=tmp_path).returncode == 0
+    db = tmp_path / "bilancio.db"
+    before = {t: rows(db, f"SELECT * FROM {t}") for t in ("jobs", "runs", "metrics", "job_events")}
     proc = bilancio(
         "-m", "kappa=4,0.5,1.0", "n_agents=20", "maturity_days=5", "job.id=fixed", cwd=tmp_path
     )
-    assert proc.returncode == 1
-    assert "already holds a completed pair #0 with other parameters" in proc.stdout
-    kappas = {
-        r["kappa"]
-        for r in rows(tmp_path / "bilancio.db", "SELECT kappa FROM runs WHERE job_num = 0")
-    }
-    assert kappas == {0.25}  # the stored pair was not overwritten
+    assert proc.returncode == 2
+    assert "already holds a completed pair #0 with other parameters" in proc.stderr
+    assert "kappa=4" in proc.stderr and "Nothing was run or written." in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # the completed job, its overrides, its runs and its events are exactly as they were
+    after = {t: rows(db, f"SELECT * FROM {t}") for t in ("jobs", "runs", "metrics", "job_events")}
+    assert after == before
+    assert after["jobs"][0]["status"] == "completed"
 
 
 def test_two_sweeps_into_one_database_at_once(tmp_path: Path) -> None:

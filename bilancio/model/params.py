@@ -15,6 +15,9 @@ DEFAULT_HANDLINGS = ("fail-fast", "expel-agent")
 LIQUIDITY_MODES = ("uniform", "single_at")
 STOP_RULES = ("horizon", "bilancio")
 REGIMES = ("passive", "active")
+MAX_AGENTS = 1_000_000  # 10^6 agents already take ~40 s and ~2 GB per run
+MAX_SEED = 2**63 - 1  # a seed must fit a 64-bit database integer
+MIN_CONCENTRATION = 0.01  # below it every gamma draw can underflow to 0 (MODEL.md §1)
 
 
 class ParameterError(ValueError):
@@ -35,8 +38,8 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def check_int(name: str, value: Any, minimum: int, domain: str) -> int:
-    if not _is_int(value) or value < minimum:
+def check_int(name: str, value: Any, minimum: int, domain: str, maximum: int | None = None) -> int:
+    if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
         raise ParameterError(name, value, domain)
     return int(value)
 
@@ -218,18 +221,23 @@ class ModelParams:
 def _validated(p: ModelParams) -> dict[str, Any]:
     """Check every field; return the normalised values (ints as int, reals as float)."""
     out: dict[str, Any] = {}
-    out["n_agents"] = n = check_int("n_agents", p.n_agents, 3, "an integer >= 3")
+    out["n_agents"] = n = check_int(
+        "n_agents", p.n_agents, 3, f"an integer in [3, {MAX_AGENTS:,}]", MAX_AGENTS
+    )
     out["maturity_days"] = check_int("maturity_days", p.maturity_days, 1, "an integer >= 1")
     out["q_total"] = check_real("q_total", p.q_total, "a finite number > 0", low=0, low_open=True)
     out["kappa"] = check_real("kappa", p.kappa, "a finite number > 0", low=0, low_open=True)
     out["concentration"] = check_real(
-        "concentration", p.concentration, "a finite number > 0", low=0, low_open=True
+        "concentration",
+        p.concentration,
+        f"a finite number >= {MIN_CONCENTRATION}",
+        low=MIN_CONCENTRATION,
     )
     out["mu"] = check_real("mu", p.mu, "a number in [0, 1]", low=0, high=1)
     out["monotonicity"] = check_real(
         "monotonicity", p.monotonicity, "a number in [-1, 1]", low=-1, high=1
     )
-    out["seed"] = check_int("seed", p.seed, 0, "an integer >= 0")
+    out["seed"] = check_int("seed", p.seed, 0, "an integer in [0, 2**63 - 1]", MAX_SEED)
     out["outside_mid_ratio"] = check_real(
         "outside_mid_ratio", p.outside_mid_ratio, "a number in (0, 2]", low=0, high=2, low_open=True
     )

@@ -16,11 +16,32 @@ class JobNotFound(StoreError):
     pass
 
 
+class JobBusy(StoreError):
+    """Another process holds the job's lease (it is running the job now)."""
+
+    def __init__(self, job_id: str, holder: str | None):
+        self.job_id, self.holder = job_id, holder
+        who = f" ({holder})" if holder else ""
+        super().__init__(
+            f"job {job_id} is being run by another process{who}; wait for it to finish or stop "
+            "it first (a lease left by a process that died ends by itself within a minute)"
+        )
+
+
 class Store(Protocol):
     """What a sweep needs from a database. Every write is an idempotent upsert."""
 
-    def create_job(self, job: JobRecord) -> bool:
-        """Insert the job, or mark an existing one running again (a resume). True if new."""
+    def create_job(self, job: JobRecord, *, expected_owner: str | None = None) -> bool:
+        """Insert the job (True), or mark an existing one running again for a resume (False) —
+        only if its lease holder is still ``expected_owner``; JobBusy otherwise."""
+        ...
+
+    def job_lease(self, job_id: str) -> dict[str, Any] | None:
+        """status, lease_owner and lease_expires_at of a job, or None if there is no such job."""
+        ...
+
+    def renew_lease(self, job_id: str, owner: str, expires_at: str) -> bool:
+        """Extend ``owner``'s lease and record the run counts so far; False if not its lease."""
         ...
 
     def add_event(self, job_id: str, event_type: str, details: dict[str, Any]) -> None: ...
@@ -33,8 +54,11 @@ class Store(Protocol):
         """Upsert runs and their metrics together (one batch)."""
         ...
 
-    def finish_job(self, job_id: str, status: str, error: str | None) -> dict[str, int]:
-        """Set the final status and the run counts (from the runs table); return the counts."""
+    def finish_job(
+        self, job_id: str, status: str, error: str | None, *, owner: str | None = None
+    ) -> dict[str, int]:
+        """Set the final status and the run counts (from the runs table), release the lease;
+        return the counts. With ``owner``: JobBusy if another process holds the lease."""
         ...
 
     def save_job_metrics(self, job_id: str, row: dict[str, Any]) -> None: ...
@@ -73,13 +97,47 @@ def absolute_storage(settings: dict[str, Any], cwd: str) -> dict[str, Any]:
     return out
 
 
-def open_store(settings: dict[str, Any]) -> Store:
-    """The store named by a config's ``storage`` section."""
+BACKENDS = ("sqlite", "postgres", "supabase")
+
+
+def check_storage(settings: dict[str, Any]) -> None:
+    """Refuse storage settings that cannot work, naming the setting, the value and what is
+    allowed (before anything is opened or written)."""
+    import math
+
+    backend = settings.get("backend")
+    if backend not in BACKENDS:
+        raise StoreError(
+            f"invalid storage.backend={backend!r}: allowed " + ", ".join(repr(b) for b in BACKENDS)
+        )
+    if backend == "sqlite" and not str(settings.get("path") or "").strip():
+        raise StoreError("invalid storage.path='': allowed a file name, e.g. bilancio.db")
+    for key in ("busy_timeout", "timeout"):
+        value = settings.get(key)
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise StoreError(f"invalid storage.{key}={value!r}: allowed a number of seconds > 0")
+
+
+def open_store(settings: dict[str, Any], *, read_only: bool = False) -> Store:
+    """The store named by a config's ``storage`` section. ``read_only``: never create or
+    change anything (an SQLite file must exist; Supabase uses the anon key)."""
     backend = settings.get("backend")
     if backend == "sqlite":
-        from bilancio.storage.sqlite import SQLiteStore
+        from bilancio.storage.sqlite import BUSY_TIMEOUT_S, SQLiteStore
 
-        return SQLiteStore(settings["path"])
+        timeout = settings.get("busy_timeout")
+        return SQLiteStore(
+            settings["path"],
+            read_only=read_only,
+            busy_timeout=BUSY_TIMEOUT_S if timeout is None else timeout,
+        )
     if backend == "postgres":
         from bilancio.storage.migrations import database_url
         from bilancio.storage.postgres import PostgresStore
@@ -88,7 +146,7 @@ def open_store(settings: dict[str, Any]) -> Store:
     if backend == "supabase":
         from bilancio.storage.supabase import SupabaseStore
 
-        return SupabaseStore(write=settings.get("write", True))
+        return SupabaseStore(write=settings.get("write", True) and not read_only)
     raise StoreError(
         f"invalid storage.backend={backend!r}: allowed 'sqlite', 'postgres', 'supabase'"
     )

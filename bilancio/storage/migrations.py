@@ -48,12 +48,11 @@ def connect(url: str) -> Any:
 
 
 def redact(text: str, url: str) -> str:
-    """``text`` with the URL's password (and the URL itself) removed."""
-    from urllib.parse import urlsplit
+    """``text`` with the URL (whole) and its password removed, however malformed the URL."""
+    from bilancio import redaction
 
-    secret = urlsplit(url).password
-    text = text.replace(url, "<database url>")
-    return text.replace(secret, "***") if secret else text
+    redaction.register(url)
+    return redaction.redact(text.replace(url, "<database url>") if url else text)
 
 
 def applied(conn: Any) -> list[str]:

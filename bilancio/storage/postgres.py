@@ -14,11 +14,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from bilancio.storage import JobNotFound, StoreError
+from bilancio.redaction import redact as redact_text
+from bilancio.storage import JobBusy, JobNotFound, StoreError
 from bilancio.storage.migrations import redact
 from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
 
 T = TypeVar("T")
+RUN_COUNTS = (
+    "completed_runs = (SELECT COUNT(*) FROM runs r WHERE r.job_id = jobs.job_id "
+    "AND r.status = 'completed'), failed_runs = (SELECT COUNT(*) FROM runs r "
+    "WHERE r.job_id = jobs.job_id AND r.status = 'failed')"
+)
 RETRIES = 6  # attempts after the first; backoff 0.1 s doubling, so about 6 s in all
 
 
@@ -74,30 +80,65 @@ class PostgresStore:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def create_job(self, job: JobRecord) -> bool:
+    def create_job(self, job: JobRecord, *, expected_owner: str | None = None) -> bool:
+        """Insert the job, or take over an existing row whose lease holder is still
+        ``expected_owner``; JobBusy if it is not (another process holds the job)."""
+        import psycopg
+
         row = _encode(as_row(job))
 
         def work(conn: Any) -> bool:
             with conn.transaction():
-                exists = conn.execute("SELECT 1 FROM jobs WHERE job_id = %s", (job.job_id,))
-                if exists.fetchone():
-                    conn.execute(
-                        "UPDATE jobs SET status = 'running', completed_at = NULL, error = NULL, "
-                        "total_runs = %s, overrides = %s::jsonb, config = %s::jsonb, "
-                        "code_version = %s WHERE job_id = %s",
-                        (
-                            row["total_runs"],
-                            json.dumps(row["overrides"]),
-                            json.dumps(row["config"]),
-                            row["code_version"],
-                            job.job_id,
-                        ),
-                    )
-                    return False
-                _insert(conn, "jobs", [row])
-                return True
+                exists = conn.execute(
+                    "SELECT 1 FROM jobs WHERE job_id = %s FOR UPDATE", (job.job_id,)
+                )
+                if not exists.fetchone():
+                    try:
+                        _insert(conn, "jobs", [row])
+                    except psycopg.errors.UniqueViolation:  # created by another process just now
+                        raise JobBusy(job.job_id, None) from None
+                    return True
+                changed = conn.execute(
+                    "UPDATE jobs SET status = 'running', completed_at = NULL, error = NULL, "
+                    "total_runs = %s, overrides = %s::jsonb, config = %s::jsonb, "
+                    "code_version = %s, lease_owner = %s, lease_expires_at = %s, "
+                    f"{RUN_COUNTS} WHERE job_id = %s AND lease_owner IS NOT DISTINCT FROM %s",
+                    (
+                        row["total_runs"],
+                        json.dumps(row["overrides"]),
+                        json.dumps(row["config"]),
+                        row["code_version"],
+                        job.lease_owner,
+                        job.lease_expires_at,
+                        job.job_id,
+                        expected_owner,
+                    ),
+                ).rowcount
+                if not changed:
+                    raise JobBusy(job.job_id, None)
+                return False
 
         return self._call(work)
+
+    def job_lease(self, job_id: str) -> dict[str, Any] | None:
+        found = self._query(
+            "SELECT status, lease_owner, lease_expires_at FROM jobs WHERE job_id = %s", (job_id,)
+        )
+        return found[0] if found else None
+
+    def renew_lease(self, job_id: str, owner: str, expires_at: str) -> bool:
+        """Extend the lease if ``owner`` still holds it, and record the runs done so far."""
+        return bool(
+            self._call(
+                lambda conn: (
+                    conn.execute(
+                        f"UPDATE jobs SET lease_expires_at = %s, {RUN_COUNTS} "
+                        "WHERE job_id = %s AND lease_owner = %s",
+                        (expires_at, job_id, owner),
+                    ).rowcount
+                )
+            )
+        )
 
     def add_event(self, job_id: str, event_type: str, details: dict[str, Any]) -> None:
         row = _encode(
@@ -116,24 +157,37 @@ class PostgresStore:
 
         self._call(work)
 
-    def finish_job(self, job_id: str, status: str, error: str | None) -> dict[str, int]:
-        def work(conn: Any) -> dict[str, int]:
+    def finish_job(
+        self, job_id: str, status: str, error: str | None, *, owner: str | None = None
+    ) -> dict[str, int]:
+        """Final status and run counts; the lease is released. With ``owner``, only while that
+        owner still holds the lease (JobBusy otherwise)."""
+        error = redact_text(error) if error else None
+
+        def work(conn: Any) -> tuple[int, dict[str, int]]:
             with conn.transaction():
+                changed = conn.execute(
+                    "UPDATE jobs SET status = %s, error = %s, completed_at = NOW(), "
+                    f"{RUN_COUNTS}, lease_owner = NULL, lease_expires_at = NULL "
+                    "WHERE job_id = %s AND (%s::text IS NULL OR lease_owner IS NULL "
+                    "OR lease_owner = %s)",
+                    (status, error, job_id, owner, owner),
+                ).rowcount
                 counts = dict(
                     conn.execute(
                         "SELECT status, COUNT(*) FROM runs WHERE job_id = %s GROUP BY status",
                         (job_id,),
                     ).fetchall()
                 )
-                done, failed = counts.get("completed", 0), counts.get("failed", 0)
-                conn.execute(
-                    "UPDATE jobs SET status = %s, error = %s, completed_at = NOW(), "
-                    "completed_runs = %s, failed_runs = %s WHERE job_id = %s",
-                    (status, error, done, failed, job_id),
-                )
-            return {"completed": done, "failed": failed}
+            return changed, {
+                "completed": counts.get("completed", 0),
+                "failed": counts.get("failed", 0),
+            }
 
-        return self._call(work)
+        changed, counts = self._call(work)
+        if owner is not None and not changed and self.job_lease(job_id) is not None:
+            raise JobBusy(job_id, None)
+        return counts
 
     def save_job_metrics(self, job_id: str, row: dict[str, Any]) -> None:
         encoded = _encode({"job_id": job_id, **row})

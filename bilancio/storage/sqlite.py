@@ -1,21 +1,24 @@
 """The embedded store: one SQLite file, safe for several processes and sweeps at once.
 
-WAL journaling lets readers and one writer work together; every write is one short
-``BEGIN IMMEDIATE`` transaction, and a busy timeout makes concurrent writers wait their turn.
+WAL journaling lets readers and one writer work together; each write is one short transaction
+(``sqlite_db.write_transaction``) and concurrent writers wait their turn for at most
+``busy_timeout`` seconds. Every SQLite failure is raised as a :class:`StoreError` that names the
+file and the cause. Opened with ``read_only=True`` the file is never created or changed.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from bilancio.storage import JobNotFound, StoreError
+from bilancio.redaction import redact
+from bilancio.storage import JobBusy, JobNotFound, StoreError
+from bilancio.storage import sqlite_db as sdb
 from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
 
 JSON_COLUMNS = {
@@ -33,94 +36,129 @@ JSON_COLUMNS = {
     "job_events": ("details",),
     "job_metrics": ("raw_summary",),
 }
-BUSY_TIMEOUT_S = 60.0
-# columns added after the first release of this schema: (table, column, type and default)
-ADDED_COLUMNS = (("jobs", "reused_runs", "INTEGER DEFAULT 0"),)
+BUSY_TIMEOUT_S = sdb.BUSY_TIMEOUT_S
+F = TypeVar("F", bound=Callable[..., Any])
+RUN_COUNTS = (
+    "completed_runs = (SELECT COUNT(*) FROM runs WHERE job_id = jobs.job_id "
+    "AND status = 'completed'), failed_runs = (SELECT COUNT(*) FROM runs "
+    "WHERE job_id = jobs.job_id AND status = 'failed')"
+)
 
 
-def schema_sql() -> str:
-    return files("bilancio.storage").joinpath("sqlite_schema.sql").read_text()
+def _guarded(method: F) -> F:
+    """Turn any SQLite failure of ``method`` into a StoreError that says what to do."""
+
+    @functools.wraps(method)
+    def wrapper(self: SQLiteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as err:
+            raise StoreError(sdb.explain(self.path, err, self.busy_timeout)) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 class SQLiteStore:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            with self._write() as db:
-                for statement in _statements(schema_sql()):
-                    db.execute(statement)
-                for table, column, kind in ADDED_COLUMNS:  # files made by an older bilancio
-                    present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
-                    if column not in present:
-                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        except sqlite3.Error as err:
-            raise StoreError(f"cannot open the SQLite database {self.path}: {err}") from err
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, busy_timeout: float = BUSY_TIMEOUT_S
+    ):
+        self.path, self.read_only = Path(path).expanduser(), read_only
+        self.busy_timeout = float(busy_timeout)
+        self._db: sqlite3.Connection | None = None
+        self._open()
+
+    @_guarded
+    def _open(self) -> None:
+        self._db = sdb.connect(self.path, read_only=self.read_only)
+        if self.read_only:
+            sdb.check_readable(self._db, self.path)
+        else:
+            sdb.prepare_for_writing(self._db, self.busy_timeout)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One immediate transaction, retried while another process holds the write lock."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        while True:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as err:
-                if "locked" not in str(err) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-        try:
+        if self.read_only:
+            raise StoreError(f"{self.path} was opened for reading only")
+        with sdb.write_transaction(self._db, self.busy_timeout):
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
-    # -- writes ------------------------------------------------------------------------------
+    # -- the job's row and its lease ---------------------------------------------------------
 
-    def create_job(self, job: JobRecord) -> bool:
+    @_guarded
+    def create_job(self, job: JobRecord, *, expected_owner: str | None = None) -> bool:
+        """Insert the job, or take over an existing row whose lease holder is still
+        ``expected_owner`` (read and judged stale by the caller). JobBusy if it is not."""
         row = _encode("jobs", as_row(job))
         with self._write() as db:
             exists = db.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone()
-            if exists:
-                db.execute(
-                    "UPDATE jobs SET status = 'running', completed_at = NULL, error = NULL, "
-                    "total_runs = ?, overrides = ?, config = ?, code_version = ? WHERE job_id = ?",
-                    (
-                        row["total_runs"],
-                        row["overrides"],
-                        row["config"],
-                        row["code_version"],
-                        job.job_id,
-                    ),
-                )
-                return False
-            _insert(db, "jobs", row)
-            return True
-
-    def add_event(self, job_id: str, event_type: str, details: dict[str, Any]) -> None:
-        with self._write() as db:
-            _insert(
-                db,
-                "job_events",
-                _encode(
-                    "job_events",
-                    {
-                        "job_id": job_id,
-                        "event_type": event_type,
-                        "details": details,
-                        "timestamp": now_iso(),
-                    },
+            if not exists:
+                _insert(db, "jobs", row)
+                return True
+            changed = db.execute(
+                "UPDATE jobs SET status = 'running', completed_at = NULL, error = NULL, "
+                "total_runs = ?, overrides = ?, config = ?, code_version = ?, lease_owner = ?, "
+                f"lease_expires_at = ?, {RUN_COUNTS} WHERE job_id = ? AND lease_owner IS ?",
+                (
+                    row["total_runs"],
+                    row["overrides"],
+                    row["config"],
+                    row["code_version"],
+                    job.lease_owner,
+                    job.lease_expires_at,
+                    job.job_id,
+                    expected_owner,
                 ),
+            ).rowcount
+        if not changed:
+            raise JobBusy(job.job_id, None)
+        return False
+
+    @_guarded
+    def job_lease(self, job_id: str) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT status, lease_owner, lease_expires_at FROM jobs WHERE job_id = ?", (job_id,)
+        ).fetchone()
+        return dict(row) if row else None
+
+    @_guarded
+    def renew_lease(self, job_id: str, owner: str, expires_at: str) -> bool:
+        """Extend the lease if ``owner`` still holds it, and record the runs done so far."""
+        with self._write() as db:
+            return bool(
+                db.execute(
+                    f"UPDATE jobs SET lease_expires_at = ?, {RUN_COUNTS} "
+                    "WHERE job_id = ? AND lease_owner = ?",
+                    (expires_at, job_id, owner),
+                ).rowcount
             )
 
+    @_guarded
+    def finish_job(
+        self, job_id: str, status: str, error: str | None, *, owner: str | None = None
+    ) -> dict[str, int]:
+        """Final status and run counts; the lease is released. With ``owner``, only while that
+        owner still holds the lease (JobBusy otherwise: another process took the job over)."""
+        with self._write() as db:
+            changed = db.execute(
+                f"UPDATE jobs SET status = ?, error = ?, completed_at = ?, {RUN_COUNTS}, "
+                "lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE job_id = ? AND (? IS NULL OR lease_owner IS NULL OR lease_owner = ?)",
+                (status, redact(error) if error else None, now_iso(), job_id, owner, owner),
+            ).rowcount
+            counts = _run_counts(db, job_id)
+        if owner is not None and not changed and self.job_lease(job_id) is not None:
+            raise JobBusy(job_id, None)
+        return counts
+
+    # -- other writes ------------------------------------------------------------------------
+
+    @_guarded
+    def add_event(self, job_id: str, event_type: str, details: dict[str, Any]) -> None:
+        row = {"job_id": job_id, "event_type": event_type, "details": details}
+        with self._write() as db:
+            _insert(db, "job_events", _encode("job_events", {**row, "timestamp": now_iso()}))
+
+    @_guarded
     def save_runs(self, runs: Sequence[RunRecord], metrics: Sequence[MetricsRecord]) -> None:
         with self._write() as db:
             for run in runs:
@@ -128,24 +166,20 @@ class SQLiteStore:
             for m in metrics:
                 _upsert(db, "metrics", _encode("metrics", as_row(m)), key="run_id")
 
-    def finish_job(self, job_id: str, status: str, error: str | None) -> dict[str, int]:
-        with self._write() as db:
-            counts = _run_counts(db, job_id)
-            db.execute(
-                "UPDATE jobs SET status = ?, error = ?, completed_at = ?, completed_runs = ?, "
-                "failed_runs = ? WHERE job_id = ?",
-                (status, error, now_iso(), counts["completed"], counts["failed"], job_id),
-            )
-        return counts
-
+    @_guarded
     def save_job_metrics(self, job_id: str, row: dict[str, Any]) -> None:
+        encoded = _encode("job_metrics", {"job_id": job_id, **row})
         with self._write() as db:
-            _upsert(
-                db, "job_metrics", _encode("job_metrics", {"job_id": job_id, **row}), key="job_id"
-            )
+            _upsert(db, "job_metrics", encoded, key="job_id")
+
+    @_guarded
+    def set_reused(self, job_id: str, count: int) -> None:
+        with self._write() as db:
+            db.execute("UPDATE jobs SET reused_runs = ? WHERE job_id = ?", (count, job_id))
 
     # -- reads -------------------------------------------------------------------------------
 
+    @_guarded
     def completed_runs(self, job_id: str) -> dict[str, str]:
         rows = self._db.execute(
             "SELECT run_id, config_hash FROM runs WHERE job_id = ? AND status = 'completed'",
@@ -153,6 +187,7 @@ class SQLiteStore:
         )
         return {r["run_id"]: r["config_hash"] for r in rows}
 
+    @_guarded
     def completed_by_hash(self, hashes: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """config_hash → regime → a completed run of that hash (with its metrics), any job."""
         out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -160,10 +195,8 @@ class SQLiteStore:
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             rows = self._db.execute(
-                "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, "
-                "m.time_to_stability, m.trading_effect, m.total_trades, m.total_trade_volume, "
-                "m.raw_metrics FROM runs r JOIN metrics m ON m.run_id = r.run_id "
-                f"WHERE r.status = 'completed' AND r.config_hash IN ({','.join('?' * len(chunk))})",
+                f"{RUNS_WITH_METRICS} JOIN metrics m ON m.run_id = r.run_id WHERE "
+                f"r.status = 'completed' AND r.config_hash IN ({','.join('?' * len(chunk))})",
                 chunk,
             )
             for r in rows:
@@ -172,10 +205,7 @@ class SQLiteStore:
                 out.setdefault(row["config_hash"], {}).setdefault(row["regime"], row)
         return out
 
-    def set_reused(self, job_id: str, count: int) -> None:
-        with self._write() as db:
-            db.execute("UPDATE jobs SET reused_runs = ? WHERE job_id = ?", (count, job_id))
-
+    @_guarded
     def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
         sql = (
             "SELECT j.*, m.mean_trading_effect FROM jobs j "
@@ -186,6 +216,7 @@ class SQLiteStore:
             sql += f" LIMIT {int(limit)}"
         return [_decode("jobs", dict(r)) for r in self._db.execute(sql)]
 
+    @_guarded
     def get_job(self, job_id: str) -> dict[str, Any]:
         row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
@@ -201,12 +232,11 @@ class SQLiteStore:
         job["events"] = [_decode("job_events", dict(e)) for e in events]
         return job
 
+    @_guarded
     def job_runs(self, job_id: str, first_pairs: int | None = None) -> list[dict[str, Any]]:
         limit = "" if first_pairs is None else f" AND r.job_num < {int(first_pairs)}"
         rows = self._db.execute(
-            "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, "
-            "m.time_to_stability, m.trading_effect, m.total_trades, m.total_trade_volume, "
-            "m.raw_metrics FROM runs r LEFT JOIN metrics m ON m.run_id = r.run_id "
+            f"{RUNS_WITH_METRICS} LEFT JOIN metrics m ON m.run_id = r.run_id "
             f"WHERE r.job_id = ?{limit} ORDER BY r.job_num, r.regime DESC",
             (job_id,),
         )
@@ -218,6 +248,7 @@ class SQLiteStore:
             out.append(row)
         return out
 
+    @_guarded
     def job_deltas(self, job_id: str) -> list[dict[str, Any]]:
         """job_num, regime, status and δ of every run of the job (what the aggregate needs)."""
         rows = self._db.execute(
@@ -227,6 +258,7 @@ class SQLiteStore:
         )
         return [dict(r) for r in rows]
 
+    @_guarded
     def table(self, name: str) -> list[dict[str, Any]]:
         """Every row of one table, decoded (for tests and exports)."""
         if name not in JSON_COLUMNS:
@@ -234,12 +266,14 @@ class SQLiteStore:
         return [_decode(name, dict(r)) for r in self._db.execute(f"SELECT * FROM {name}")]
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
 
 
-def _statements(script: str) -> list[str]:
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+RUNS_WITH_METRICS = (
+    "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, m.time_to_stability, "
+    "m.trading_effect, m.total_trades, m.total_trade_volume, m.raw_metrics FROM runs r"
+)
 
 
 def _encode(table: str, row: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     overrides TEXT,
     config TEXT,
     code_version TEXT,
-    reused_runs INTEGER DEFAULT 0
+    reused_runs INTEGER DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires_at TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_jobs_status ON jobs(status);
 CREATE INDEX IF NOT EXISTS idx_jobs_created_at ON jobs(created_at DESC);

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from bilancio.storage import JobNotFound, StoreError
+from bilancio.redaction import redact
+from bilancio.storage import JobBusy, JobNotFound, StoreError
 from bilancio.storage.supabase_client import get_supabase_client
 from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
 
@@ -90,24 +91,74 @@ class SupabaseStore:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def create_job(self, job: JobRecord) -> bool:
+    def create_job(self, job: JobRecord, *, expected_owner: str | None = None) -> bool:
+        """Insert the job, or take over an existing row whose lease holder is still
+        ``expected_owner``; JobBusy if it is not (another process holds the job)."""
         row = _encode(as_row(job))
-        if self._select("jobs", "job_id", {"job_id": job.job_id}):
-            update = {
-                "status": "running",
-                "completed_at": None,
-                "error": None,
-                "total_runs": row["total_runs"],
-                "overrides": row["overrides"],
-                "config": row["config"],
-                "code_version": row["code_version"],
-            }
-            self._call(
-                lambda: self._client.table("jobs").update(update).eq("job_id", job.job_id).execute()
+        if not self._select("jobs", "job_id", {"job_id": job.job_id}):
+            try:
+                self._call(lambda: self._client.table("jobs").insert(row).execute())
+            except StoreError as err:
+                if "23505" in str(err):  # another process created it a moment ago
+                    raise JobBusy(job.job_id, None) from None
+                raise
+            return True
+        counts = self._run_counts(job.job_id)
+        update = {
+            "status": "running",
+            "completed_at": None,
+            "error": None,
+            "total_runs": row["total_runs"],
+            "overrides": row["overrides"],
+            "config": row["config"],
+            "code_version": row["code_version"],
+            "lease_owner": job.lease_owner,
+            "lease_expires_at": job.lease_expires_at,
+            "completed_runs": counts["completed"],
+            "failed_runs": counts["failed"],
+        }
+        if not self._update_job(job.job_id, update, expected_owner):
+            raise JobBusy(job.job_id, None)
+        return False
+
+    def _update_job(self, job_id: str, update: dict[str, Any], owner: str | None) -> bool:
+        """PATCH the job row if its lease holder is ``owner``; True if a row changed."""
+
+        def request() -> list[dict[str, Any]]:
+            q = self._client.table("jobs").update(update).eq("job_id", job_id)
+            q = q.is_("lease_owner", "null") if owner is None else q.eq("lease_owner", owner)
+            return q.execute().data
+
+        return bool(self._call(request))
+
+    def _run_counts(self, job_id: str) -> dict[str, int]:
+        def count(status: str) -> int:
+            return (
+                self._client.table("runs")
+                .select("run_id", count="exact")
+                .eq("job_id", job_id)
+                .eq("status", status)
+                .limit(1)
+                .execute()
+                .count
+                or 0
             )
-            return False
-        self._call(lambda: self._client.table("jobs").insert(row).execute())
-        return True
+
+        return {s: self._call(lambda s=s: count(s)) for s in ("completed", "failed")}
+
+    def job_lease(self, job_id: str) -> dict[str, Any] | None:
+        found = self._select("jobs", "status,lease_owner,lease_expires_at", {"job_id": job_id})
+        return found[0] if found else None
+
+    def renew_lease(self, job_id: str, owner: str, expires_at: str) -> bool:
+        """Extend the lease if ``owner`` still holds it, and record the runs done so far."""
+        counts = self._run_counts(job_id)
+        update = {
+            "lease_expires_at": expires_at,
+            "completed_runs": counts["completed"],
+            "failed_runs": counts["failed"],
+        }
+        return self._update_job(job_id, update, owner)
 
     def add_event(self, job_id: str, event_type: str, details: dict[str, Any]) -> None:
         row = {
@@ -135,17 +186,29 @@ class SupabaseStore:
         self._upsert("runs", [_encode(as_row(r)) for r in runs], "run_id")
         self._upsert("metrics", [_encode(as_row(m)) for m in metrics], "run_id")
 
-    def finish_job(self, job_id: str, status: str, error: str | None) -> dict[str, int]:
-        states = [r["status"] for r in self._select("runs", "status", {"job_id": job_id})]
-        counts = {"completed": states.count("completed"), "failed": states.count("failed")}
+    def finish_job(
+        self, job_id: str, status: str, error: str | None, *, owner: str | None = None
+    ) -> dict[str, int]:
+        """Final status and run counts; the lease is released. With ``owner``, only while that
+        owner (or nobody) holds the lease (JobBusy otherwise)."""
+        counts = self._run_counts(job_id)
         update = {
             "status": status,
-            "error": error,
+            "error": redact(error) if error else None,
             "completed_at": now_iso(),
             "completed_runs": counts["completed"],
             "failed_runs": counts["failed"],
+            "lease_owner": None,
+            "lease_expires_at": None,
         }
-        self._call(lambda: self._client.table("jobs").update(update).eq("job_id", job_id).execute())
+        if owner is None:
+            self._call(
+                lambda: self._client.table("jobs").update(update).eq("job_id", job_id).execute()
+            )
+            return counts
+        released = self._update_job(job_id, update, owner) or self._update_job(job_id, update, None)
+        if not released and self.job_lease(job_id) is not None:
+            raise JobBusy(job_id, None)
         return counts
 
     def save_job_metrics(self, job_id: str, row: dict[str, Any]) -> None:
@@ -272,7 +335,8 @@ def _transient(err: Any) -> bool:
 
 
 def _describe(err: Any) -> str:
-    return f"{getattr(err, 'code', None)}: {getattr(err, 'message', None)}"
+    """The server's code and message, with any key or credential it echoes masked."""
+    return redact(f"{getattr(err, 'code', None)}: {getattr(err, 'message', None)}")
 
 
 def _encode(row: dict[str, Any]) -> dict[str, Any]:

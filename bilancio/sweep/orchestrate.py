@@ -1,36 +1,41 @@
-"""A sweep from start to end: plan, record the job, launch, follow progress, finish.
+"""A sweep from start to end: plan, check, record the job, launch, follow progress, finish.
 
-Called by the ``bilancio`` Hydra sweeper. Nothing is written before every job's config has been
-resolved and validated. A failed job never stops the others; an interrupt (Ctrl-C, SIGTERM)
-leaves the job marked failed with a note on how to resume it.
+Called by the ``bilancio`` Hydra sweeper. Everything that can refuse a sweep — its values, the
+launcher's options, the database, a live job with the same id, a resume with other parameters,
+an unwritable sweep folder — is checked before the job row is written (exit 2, nothing
+changed). From the job row on, the sweep always ends with the job marked: completed; failed with
+the failed pairs listed (exit 1); stopped because the database failed (exit 1); or interrupted
+by SIGINT/SIGTERM (exit 130/143) — whatever instant the signal lands.
 """
 
 from __future__ import annotations
 
-import json
+import shlex
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
 
-from bilancio.config import params_from_config
-from bilancio.storage import Store, StoreError, absolute_storage, open_store
-from bilancio.sweep.job import SAVE_FAILED, JobOutcome, JobSpec, failure_records, run_job
-from bilancio.sweep.plan import SweepError, SweepPlan, plan_sweep
+from bilancio.interrupts import Interrupted, deferred
+from bilancio.redaction import redact, redact_override
+from bilancio.storage import JobBusy, Store, StoreError, absolute_storage, check_storage, open_store
+from bilancio.sweep import lease
+from bilancio.sweep.job import SAVE_FAILED, JobOutcome, failure_records
+from bilancio.sweep.launching import execute
+from bilancio.sweep.plan import SweepError, plan_sweep
 from bilancio.sweep.progress import Progress
-from bilancio.sweep.records import (
-    JobRecord,
-    MetricsRecord,
-    code_version,
-    new_job_id,
-    public_config,
-    run_id,
-    run_record,
+from bilancio.sweep.records import JobRecord, code_version, new_job_id, public_config, run_id
+from bilancio.sweep.reuse import reuse_completed
+from bilancio.sweep.sweepdir import (
+    SweepDirError,
+    write_job_marker,
+    write_job_overrides,
+    write_multirun,
 )
 
 
@@ -51,8 +56,18 @@ class SweepSummary:
 LAST_SWEEP: list[SweepSummary] = []  # the sweeps of this process, newest last
 
 
+def refuse(message: str) -> SystemExit:
+    """Exit 2: the sweep was refused before anything was written."""
+    print(f"bilancio: {redact(message)}\nNothing was run or written.", file=sys.stderr)
+    return SystemExit(2)
+
+
 def run_sweep(
-    config: DictConfig, hydra_context: Any, launcher: Launcher, swept: list[str]
+    config: DictConfig,
+    hydra_context: Any,
+    launcher: Launcher,
+    swept: list[str],
+    max_pairs: int | None = None,
 ) -> list[list[JobReturn]]:
     try:
         if OmegaConf.select(config, "rerun.of"):
@@ -60,102 +75,283 @@ def run_sweep(
 
             plan = plan_rerun(config, swept)
         else:
-            plan = plan_sweep(config, hydra_context.config_loader, swept)
-    except SweepError as err:
-        print(f"bilancio: {err}\nNothing was run or written.", file=sys.stderr)
-        raise SystemExit(2) from None
-    job_id = plan.job_id or new_job_id()
-    storage = absolute_storage(plan.spec(plan.nums[0]).config["storage"], config.hydra.runtime.cwd)
-    plan.bind = {"job_id": job_id, "storage": storage}
+            plan = plan_sweep(config, hydra_context.config_loader, swept, max_pairs=max_pairs)
+        check_options = getattr(launcher, "check_options", None)
+        if check_options is not None:
+            check_options()
+        storage = absolute_storage(plan.spec(plan.nums[0]).config["storage"], _cwd(config))
+        check_storage(storage)
+    except (SweepError, ValueError, StoreError) as err:
+        raise refuse(str(err)) from None
     if getattr(launcher, "dry_run", False):  # e.g. hydra.launcher.dry_run=true on Modal
+        plan.bind = {"job_id": plan.job_id or "dry-run", "storage": storage}
         print(launcher.dry_run_report(plan.specs(plan.nums), plan.n_jobs))
         return [[]]
     preflight = getattr(launcher, "preflight", None)
     if preflight is not None:  # launcher-specific checks, before anything is written
         preflight(storage)
-    try:
-        store = open_store(storage)
-        resumed = not store.create_job(_job_record(job_id, plan, config))
-    except StoreError as err:
-        print(f"bilancio: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
-    summary = SweepSummary(job_id, storage, str(config.hydra.sweep.dir), plan.n_jobs)
-    LAST_SWEEP.append(summary)
-    store.add_event(job_id, "resumed" if resumed else "created", {"jobs": plan.n_jobs})
-    todo = _pending(store, plan, summary)
-    if plan.spec(plan.nums[0]).config["job"].get("skip_completed"):
-        todo = _reuse(store, plan, todo, summary)
-    store.add_event(
-        job_id,
-        "started",
-        {"to_run": len(todo), "already_done": summary.skipped, "launcher": type(launcher).__name__},
-    )
-    _write_sweep_dir(Path(summary.sweep_dir), config, plan, todo)
-    print(
-        f"bilancio: job {job_id}: {plan.n_jobs} pairs ({summary.skipped} already done) "
-        f"→ {_where(storage)}",
-        file=sys.stderr,
-    )
-    progress = Progress(plan.n_jobs, skipped=summary.skipped, label="pairs")
-    try:
-        for outcome in _execute(launcher, plan, todo, store):
-            _record(outcome, plan, store, summary)
-            progress.update(outcome.status != "completed")
-    except StoreError as err:  # the database went away: stop, say so, leave it resumable
-        progress.close()
-        summary.interrupted = str(err)
-        print(
-            f"bilancio: the results database failed after {progress.done} of {len(todo)} "
-            f"pairs: {err}\nThe sweep was stopped. When the database is back, resume it with "
-            f"job.id={job_id} (completed pairs are kept and skipped).",
-            file=sys.stderr,
-        )
-        _try_mark(
-            store,
-            job_id,
-            f"stopped: the database failed ({err}); resume with job.id={job_id}",
-            "interrupted",
-        )
-        raise SystemExit(1) from None
-    except BaseException as exc:  # KeyboardInterrupt, SIGTERM (as KeyboardInterrupt), a bug
-        progress.close()
-        summary.interrupted = f"{type(exc).__name__}: {exc}".rstrip(": ")
-        note = (
-            f"interrupted ({summary.interrupted}) after {progress.done} of {len(todo)} "
-            f"pairs; resume with job.id={job_id}"
-        )
-        _try_mark(store, job_id, note, "interrupted")
-        raise
-    progress.close()
-    failed = len(summary.failures)
-    error = f"{failed} of {plan.n_jobs} jobs failed" if failed else None
-    try:
-        counts = store.finish_job(job_id, "failed" if failed else "completed", error)
-        store.add_event(
-            job_id, "failed" if failed else "completed", {**counts, "failed_jobs": failed}
-        )
-    except StoreError as err:
-        summary.interrupted = str(err)
-        print(
-            f"bilancio: every pair ran, but the job could not be closed: {err}. Resume with "
-            f"job.id={job_id} once the database is back.",
-            file=sys.stderr,
-        )
-        raise SystemExit(1) from None
+    Sweep(config, plan, launcher, storage).run()
     return [[]]
 
 
-def _try_mark(store: Store, job_id: str, note: str, event: str) -> None:
-    """Mark the job failed with ``note``; if the database itself is down, say so and go on."""
-    try:
-        store.finish_job(job_id, "failed", note)
-        store.add_event(job_id, event, {"reason": note})
-    except StoreError as err:
+def _cwd(config: DictConfig) -> str:
+    return str(OmegaConf.select(config, "hydra.runtime.cwd") or Path.cwd())
+
+
+class Sweep:
+    def __init__(self, config: DictConfig, plan: Any, launcher: Launcher, storage: dict):
+        self.config, self.plan, self.launcher, self.storage = config, plan, launcher, storage
+        self.owner = lease.me().text()
+        job = plan.spec(plan.nums[0]).config["job"]
+        self.beat = float(job.get("heartbeat_seconds") or lease.BEAT_SECONDS)
+        self.progress: Progress | None = None
+        self.todo: list[int] = []
+
+    # -- before the job row: every refusal ----------------------------------------------------
+
+    def _prepare(self) -> tuple[Store, str, dict[str, Any] | None]:
+        try:
+            folder = Path(str(self.config.hydra.sweep.dir))
+            write_multirun(folder, self.config)
+            store = open_store(self.storage)
+            job_id = self.plan.job_id or _fresh_id(store)
+            existing = store.job_lease(job_id) if self.plan.job_id else None
+            holder = lease.live_holder(existing)
+            if holder:
+                raise JobBusy(job_id, holder)
+            if existing:
+                self._refuse_conflicts(store, job_id)
+            write_job_marker(folder, job_id, self.storage)
+        except (StoreError, SweepDirError) as err:
+            raise refuse(str(err)) from None
+        return store, job_id, existing
+
+    def _refuse_conflicts(self, store: Store, job_id: str) -> None:
+        """A resumed sweep must be the same sweep: refuse it, unchanged, if a completed pair of
+        the job has other parameters than this sweep's pair with the same number."""
+        done = store.completed_runs(job_id)
+        for num in self.plan.nums:
+            hashes = {done.get(run_id(job_id, num, r)) for r in ("passive", "active")} - {None}
+            if hashes and hashes != {self.plan.hash_of(num)}:
+                overrides = " ".join(self.plan.overrides_of(num)) or "(no overrides)"
+                raise SweepError(
+                    f"job {job_id} already holds a completed pair #{num} with other parameters "
+                    f"than this sweep's pair #{num} ({overrides}); a resumed sweep must be the "
+                    "same sweep (use a new job.id for a different one)"
+                )
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            store, job_id, existing = self._prepare()
+        except SweepError as err:
+            raise refuse(str(err)) from None
+        plan = self.plan
+        plan.bind = {"job_id": job_id, "storage": self.storage}
+        summary = SweepSummary(job_id, self.storage, str(self.config.hydra.sweep.dir), plan.n_jobs)
+        self.summary, self.store = summary, store
+        beat: lease.Heartbeat | None = None
+        written = False
+        try:
+            with deferred():  # the row and the knowledge that it exists go together
+                resumed = not store.create_job(
+                    self._job_record(job_id),
+                    expected_owner=existing.get("lease_owner") if existing else None,
+                )
+                written = True
+                LAST_SWEEP.append(summary)
+            beat = lease.Heartbeat(self.storage, job_id, self.owner, self.beat).start()
+            self._start(resumed)
+            self._follow()
+            self._finish()
+        except JobBusy as err:
+            if not written:  # another process created or took the job a moment ago
+                raise refuse(str(err)) from None
+            self._stopped(f"stopped: {err}", "interrupted")
+            raise SystemExit(1) from None
+        except StoreError as err:
+            self._database_failed(err)
+            raise SystemExit(1) from None
+        except SweepDirError as err:
+            print(f"bilancio: {err}; the sweep was stopped. {self._resume_hint()}", file=sys.stderr)
+            self._stopped(f"stopped: {err}; resume with job.id={summary.job_id}", "interrupted")
+            raise SystemExit(1) from None
+        except (KeyboardInterrupt, Interrupted) as err:
+            if written:
+                self._interrupted(err)
+            raise
+        except BaseException as err:  # a bug: the job is still marked, then it propagates
+            if written and not isinstance(err, SystemExit):
+                self._stopped(f"stopped by an internal error: {_describe(err)}", "failed")
+            raise
+        finally:
+            if beat is not None:
+                beat.stop()
+
+    def _start(self, resumed: bool) -> None:
+        store, plan, summary = self.store, self.plan, self.summary
+        store.add_event(summary.job_id, "resumed" if resumed else "created", {"jobs": plan.n_jobs})
+        todo = self._pending()
+        if plan.spec(plan.nums[0]).config["job"].get("skip_completed"):
+            todo, copied = reuse_completed(store, plan, summary.job_id, todo)
+            summary.skipped += copied
+        store.add_event(
+            summary.job_id,
+            "started",
+            {
+                "to_run": len(todo),
+                "already_done": summary.skipped,
+                "launcher": type(self.launcher).__name__,
+            },
+        )
+        write_job_overrides(Path(summary.sweep_dir), ((n, plan.overrides_of(n)) for n in todo))
         print(
-            f"bilancio: could not record the stop in the database ({err}); the job stays "
-            f"'running' there until it is resumed.",
+            f"bilancio: job {summary.job_id}: {plan.n_jobs} pairs ({summary.skipped} already "
+            f"done) → {_where(self.storage)}",
             file=sys.stderr,
         )
+        self.todo = todo
+
+    def _pending(self) -> list[int]:
+        done = self.store.completed_runs(self.summary.job_id)
+        todo = []
+        for num in self.plan.nums:
+            ids = [run_id(self.summary.job_id, num, r) for r in ("passive", "active")]
+            if any(i not in done for i in ids):
+                todo.append(num)
+            else:
+                self.summary.skipped += 1
+        return todo
+
+    def _follow(self) -> None:
+        self.progress = Progress(self.plan.n_jobs, skipped=self.summary.skipped, label="pairs")
+        outcomes: Iterator[JobOutcome] = execute(self.launcher, self.plan, self.todo, self.store)
+        try:
+            for outcome in outcomes:
+                self._record(outcome)
+                self.progress.update(outcome.status != "completed")
+        finally:
+            with deferred():
+                outcomes.close()  # stop the workers before the job is marked
+                self.progress.close()
+
+    def _record(self, outcome: JobOutcome) -> None:
+        """Count an outcome. A pair whose rows could not be stored stops the sweep (StoreError):
+        running on would compute results that are then lost."""
+        if outcome.status == "completed":
+            self.summary.completed += 1
+            return
+        if outcome.error and outcome.error.startswith(SAVE_FAILED):
+            raise StoreError(outcome.error.removeprefix(SAVE_FAILED).strip(": "))
+        spec = self.plan.spec(outcome.job_num)
+        error = redact(outcome.error or "unknown error")
+        self.summary.failures.append((spec.job_num, spec.overrides, error))
+        if not outcome.saved:  # the worker could not write its failure: write it from here
+            self.store.save_runs(failure_records(spec, None, error), [])
+
+    def _finish(self) -> None:
+        summary, failed = self.summary, len(self.summary.failures)
+        error = f"{failed} of {self.plan.n_jobs} jobs failed" if failed else None
+        with deferred():
+            counts = self.store.finish_job(
+                summary.job_id, "failed" if failed else "completed", error, owner=self.owner
+            )
+            self.store.add_event(
+                summary.job_id,
+                "failed" if failed else "completed",
+                {**counts, "failed_jobs": failed},
+            )
+
+    # -- the ways a sweep stops early ---------------------------------------------------------
+
+    def _done(self) -> int:
+        return self.progress.done if self.progress else 0
+
+    def _database_failed(self, err: Exception) -> None:
+        job_id = self.summary.job_id
+        self.summary.interrupted = str(err)
+        print(
+            f"bilancio: the results database failed after {self._done()} of {len(self.todo)} "
+            f"pairs: {redact(str(err))}\nThe sweep was stopped. When the database is back, "
+            f"{self._resume_hint()}",
+            file=sys.stderr,
+        )
+        self._stopped(f"stopped: {err}; resume with job.id={job_id}", "interrupted")
+
+    def _resume_hint(self) -> str:
+        job_id = self.summary.job_id
+        return (
+            f"resume it with job.id={job_id} (completed pairs are kept and skipped): "
+            f"{resume_command(job_id)}"
+        )
+
+    def _interrupted(self, err: BaseException) -> None:
+        name = err.name if isinstance(err, Interrupted) else "SIGINT"
+        job_id, done = self.summary.job_id, self.summary.skipped + self.summary.completed
+        self.summary.interrupted = name
+        note = (
+            f"interrupted ({name}) after {done} of {self.plan.n_jobs} pairs; resume with "
+            f"job.id={job_id}"
+        )
+        self._stopped(note, "interrupted")
+        print(f"\nbilancio: {note}: {resume_command(job_id)}", file=sys.stderr)
+        if isinstance(err, Interrupted):
+            err.reported = True
+
+    def _stopped(self, note: str, event: str) -> None:
+        """Mark the job failed with ``note`` (a second signal cannot cut this short); if the
+        database itself is down, say so."""
+        try:
+            with deferred():
+                self.store.finish_job(self.summary.job_id, "failed", note, owner=self.owner)
+                self.store.add_event(self.summary.job_id, event, {"reason": redact(note)})
+        except StoreError as err:
+            print(
+                f"bilancio: could not record the stop in the database ({redact(str(err))}); "
+                "the job stays 'running' there until it is resumed (its lease ends within "
+                f"{lease.LEASE_SECONDS:.0f} s, at once on this machine).",
+                file=sys.stderr,
+            )
+
+    def _job_record(self, job_id: str) -> JobRecord:
+        plan, config = self.plan, self.config
+        base = OmegaConf.to_container(config, resolve=False)
+        base.pop("hydra", None)
+        first = plan.first
+        description = plan.description or plan.spec(plan.nums[0]).config["job"].get("description")
+        return JobRecord(
+            job_id=job_id,
+            sweep_type="balanced",
+            n_agents=first.n_agents,
+            maturity_days=first.maturity_days,
+            kappas=sorted(plan.distinct["kappa"]),
+            concentrations=sorted(plan.distinct["concentration"]),
+            mus=sorted(plan.distinct["mu"]),
+            outside_mid_ratios=sorted(plan.distinct["outside_mid_ratio"]),
+            seeds=sorted(plan.distinct["seed"]),
+            total_runs=2 * plan.n_jobs,
+            overrides=[redact_override(o) for o in plan.overrides],
+            config=public_config(base),
+            code_version=code_version(),
+            description=description,
+            lease_owner=self.owner,
+            lease_expires_at=lease.expires_at(lease.lease_seconds(self.beat)),
+        )
+
+
+def _fresh_id(store: Store) -> str:
+    """A new job id that the store does not hold yet."""
+    while True:
+        job_id = new_job_id()
+        if store.job_lease(job_id) is None:
+            return job_id
+
+
+def resume_command(job_id: str) -> str:
+    """The command line that resumes this job: this one, with ``job.id=<job_id>``."""
+    args = [a for a in sys.argv[1:] if not a.startswith("job.id=")]
+    return shlex.join(["bilancio", *(redact_override(a) for a in args), f"job.id={job_id}"])
 
 
 def _where(storage: dict[str, Any]) -> str:
@@ -164,167 +360,5 @@ def _where(storage: dict[str, Any]) -> str:
     return f"{storage.get('backend')} database"
 
 
-def _job_record(job_id: str, plan: SweepPlan, config: DictConfig) -> JobRecord:
-    base = OmegaConf.to_container(config, resolve=False)
-    base.pop("hydra", None)
-    first = plan.first
-    return JobRecord(
-        job_id=job_id,
-        sweep_type="balanced",
-        n_agents=first.n_agents,
-        maturity_days=first.maturity_days,
-        kappas=sorted(plan.distinct["kappa"]),
-        concentrations=sorted(plan.distinct["concentration"]),
-        mus=sorted(plan.distinct["mu"]),
-        outside_mid_ratios=sorted(plan.distinct["outside_mid_ratio"]),
-        seeds=sorted(plan.distinct["seed"]),
-        total_runs=2 * plan.n_jobs,
-        overrides=plan.overrides,
-        config=public_config(base),
-        code_version=code_version(),
-        description=plan.description or plan.spec(plan.nums[0]).config["job"].get("description"),
-    )
-
-
-def _pending(store: Store, plan: SweepPlan, summary: SweepSummary) -> list[int]:
-    """Job numbers still to run; completed ones are skipped, conflicting ones fail unwritten."""
-    done = store.completed_runs(summary.job_id)
-    todo = []
-    for num in plan.nums:
-        ids = [run_id(summary.job_id, num, r) for r in ("passive", "active")]
-        hashes = {done.get(i) for i in ids}
-        if None in hashes:
-            todo.append(num)
-        elif hashes == {plan.hash_of(num)}:
-            summary.skipped += 1
-        else:
-            summary.failures.append(
-                (
-                    num,
-                    plan.overrides_of(num),
-                    (
-                        f"job {summary.job_id} already holds a completed pair #{num} with "
-                        "other parameters; a resumed sweep must be the same sweep (use a new "
-                        "job.id for a different one)"
-                    ),
-                )
-            )
-    return todo
-
-
-def _reuse(store: Store, plan: Any, todo: list[int], summary: SweepSummary) -> list[int]:
-    """Copy pairs already completed anywhere in the store with the same config hash (same
-    parameters, same model version) into this job instead of running them again."""
-    found = store.completed_by_hash({plan.hash_of(n) for n in todo})
-    still, runs, metrics = [], [], []
-    for num in todo:
-        source = found.get(plan.hash_of(num), {})
-        if not {"passive", "active"} <= set(source) or any(
-            r["job_id"] == summary.job_id for r in source.values()
-        ):
-            still.append(num)
-            continue
-        spec = plan.spec(num)
-        params = params_from_config(spec.config)
-        for regime in ("passive", "active"):
-            old = source[regime]
-            runs.append(
-                run_record(
-                    summary.job_id,
-                    num,
-                    regime,
-                    params,
-                    spec.config,
-                    status="completed",
-                    execution_time_ms=old["execution_time_ms"],
-                    digest=old["config_hash"],
-                )
-            )
-            metrics.append(
-                MetricsRecord(
-                    run_id=run_id(summary.job_id, num, regime),
-                    job_id=summary.job_id,
-                    delta_total=old["delta_total"],
-                    phi_total=old["phi_total"],
-                    n_defaults=old["n_defaults"],
-                    n_clears=old["n_clears"],
-                    time_to_stability=old["time_to_stability"],
-                    trading_effect=old["trading_effect"],
-                    total_trades=old["total_trades"],
-                    total_trade_volume=old["total_trade_volume"],
-                    raw_metrics={**old["raw_metrics"], "reused_from": old["run_id"]},
-                )
-            )
-        summary.skipped += 1
-    for i in range(0, len(runs), 1000):
-        store.save_runs(runs[i : i + 1000], metrics[i : i + 1000])
-    store.set_reused(summary.job_id, len(runs))
-    return still
-
-
-def _write_sweep_dir(sweep_dir: Path, config: DictConfig, plan: SweepPlan, todo: list[int]) -> None:
-    """Hydra's layout: multirun.yaml (the sweep's config), then <job_num>/.hydra/overrides.yaml.
-    Each job's resolved config is stored with its runs (runs.config), not written again here."""
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(config, sweep_dir / "multirun.yaml")
-    # which job this folder belongs to, so that `bilancio rerun <this folder>` can find it
-    (sweep_dir / "bilancio_job.json").write_text(
-        json.dumps(
-            {
-                "job_id": plan.bind["job_id"],
-                "storage": public_config({"storage": plan.bind["storage"]})["storage"],
-            }
-        )
-        + "\n"
-    )
-    for num in todo:
-        hydra_dir = sweep_dir / str(num) / ".hydra"
-        hydra_dir.mkdir(parents=True, exist_ok=True)
-        (hydra_dir / "overrides.yaml").write_text(json.dumps(list(plan.overrides_of(num))) + "\n")
-
-
-def _execute(
-    launcher: Launcher, plan: SweepPlan, todo: list[int], store: Store
-) -> Iterator[JobOutcome]:
-    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
-
-    launch_specs = getattr(launcher, "launch_specs", None)
-    if launch_specs is not None:  # bilancio's own launchers take resolved configs
-        yield from launch_specs(plan.specs(todo), len(todo))
-    elif isinstance(launcher, BasicLauncher):  # Hydra's default: run here, one after another
-        for spec in plan.specs(todo):
-            yield run_job(spec, store)
-    else:  # any other Hydra launcher: let it compose and run each job itself
-        yield from _through_hydra_launcher(launcher, list(plan.specs(todo)))
-
-
-def _through_hydra_launcher(launcher: Launcher, todo: list[JobSpec]) -> Iterator[JobOutcome]:
-    batch = [
-        [
-            *spec.overrides,
-            f"job.id={spec.job_id}",
-            f"job.num={spec.job_num}",
-            f"storage.path={spec.config['storage'].get('path')}",
-        ]
-        for spec in todo
-    ]
-    for spec, ret in zip(todo, launcher.launch(batch, initial_job_idx=0), strict=True):
-        if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, dict):
-            yield JobOutcome(**ret.return_value)
-        else:
-            yield JobOutcome(spec.job_num, "failed", f"{ret._return_value!r}", False)
-
-
-def _record(outcome: JobOutcome, plan: SweepPlan, store: Store, summary: SweepSummary) -> None:
-    """Count an outcome. A pair whose rows could not be stored stops the sweep (StoreError):
-    running on would compute results that are then lost."""
-    if outcome.status == "completed":
-        summary.completed += 1
-        return
-    if outcome.error and outcome.error.startswith(SAVE_FAILED):
-        raise StoreError(outcome.error.removeprefix(SAVE_FAILED).strip(": "))
-    spec = plan.spec(outcome.job_num)
-    error = outcome.error or "unknown error"
-    summary.failures.append((spec.job_num, spec.overrides, error))
-    if not outcome.saved:  # the worker could not write its failure: write it from here
-        store.save_runs(failure_records(spec, None, error), [])
+def _describe(err: BaseException) -> str:
+    return redact(f"{type(err).__name__}: {err}".rstrip(": "))

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, Transformer
+from hydra.core.override_parser.types import Override, Transformer, ValueType
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from bilancio.config import params_from_config
 from bilancio.model import ModelParams, ParameterError
 from bilancio.sweep.job import JobSpec
+from bilancio.sweep.progress import Progress
 from bilancio.sweep.records import config_hash
 
 SWEPT = ("kappa", "concentration", "mu", "outside_mid_ratio", "seed")  # jobs row columns
@@ -37,6 +39,7 @@ class _Axis:
     values: list[Any]  # typed, as parsed
     strings: list[str]  # as they appear in the job's override list
     structural: bool
+    source: str  # the override as the user wrote it
 
 
 class SweepPlan:
@@ -107,22 +110,32 @@ class SweepPlan:
             yield self.spec(num)
 
 
-def plan_sweep(master: DictConfig, config_loader: Any, swept: list[str]) -> SweepPlan:
-    """Plan the sweep and validate every job's config; raises SweepError on any bad value."""
+def plan_sweep(
+    master: DictConfig, config_loader: Any, swept: list[str], max_pairs: int | None = None
+) -> SweepPlan:
+    """Plan the sweep and validate every job's config; raises SweepError on any bad value, on
+    an empty sweep and on one larger than ``max_pairs``."""
     parser = OverridesParser.create(config_loader=config_loader)
     try:
         parsed = parser.parse_overrides(swept)
     except Exception as err:  # Hydra's parser raises several types; all mean a malformed override
         raise SweepError(f"cannot parse the overrides: {err}") from err
-    plan = SweepPlan(master, config_loader, _axes(parsed, config_loader), list(swept))
+    axes = _axes(parsed, config_loader)
+    _check_size(axes, max_pairs, master)
+    plan = SweepPlan(master, config_loader, axes, list(swept))
+    checking = Progress(plan.n_jobs, label="jobs checked") if plan.n_jobs > LARGE_SWEEP else None
     ids = set()
     for spec in plan.specs():
+        if checking is not None:
+            checking.update(False)
         params = _validate(spec.config, spec.overrides)
         ids.add(spec.config["job"]["id"])
         plan.hashes.append(config_hash(params))
         plan.first = plan.first or params
         for name, values in plan.distinct.items():
             values.add(getattr(params, name))
+    if checking is not None:
+        checking.close()
     if len(ids) > 1:
         raise SweepError(f"job.id cannot be swept (got {sorted(map(str, ids))})")
     plan.job_id = ids.pop() if ids else None
@@ -134,6 +147,12 @@ def _axes(parsed: list[Override], config_loader: Any) -> list[_Axis]:
     axes: dict[str, _Axis] = {}
     for o in parsed:
         element = o.get_key_element()  # the key with its +, ++ or ~ prefix and @package
+        if o.value_type == ValueType.INTERVAL_SWEEP:
+            raise SweepError(
+                f"{o.input_line} is a continuous range, and the bilancio sweeper's grid needs "
+                f"values: a list ({o.key_or_group}=0.5,1,2) or range(start,stop,step). "
+                "interval() is for sampling sweepers such as hydra/sweeper=optuna"
+            )
         values = list(o.sweep_iterator()) if o.is_sweep_override() else [o.value()]
         strings = [f"{element}={Transformer.str(v)}" for v in values]
         if o.is_delete() and o.value() is None:
@@ -146,8 +165,42 @@ def _axes(parsed: list[Override], config_loader: Any) -> list[_Axis]:
             or o.is_hydra_override()
             or bool(config_loader.get_group_options(o.key_or_group))
         )
-        axes[element] = _Axis(o.key_or_group, values, strings, structural)
+        axes[element] = _Axis(o.key_or_group, values, strings, structural, o.input_line)
     return list(axes.values())
+
+
+LARGE_SWEEP = 10_000  # pairs; above it the sweep's size and cost are printed before planning
+PAIR_MS = (2.0, 0.13)  # rough cost of one pair on one core: ms fixed + ms per agent
+DB_BYTES_PER_PAIR = 6_000  # two runs and two metrics rows with their JSON, in SQLite
+DIR_BYTES_PER_PAIR = 12_000  # <num>/.hydra/overrides.yaml: two folders and a file
+
+
+def _check_size(axes: list[_Axis], max_pairs: int | None, master: DictConfig) -> None:
+    for axis in axes:
+        if not axis.values:
+            raise SweepError(f"the sweep is empty: {axis.source} gives no values")
+    n = math.prod(len(a.values) for a in axes)
+    if max_pairs is not None and n > max_pairs:
+        raise SweepError(
+            f"the sweep has {n:,} pairs, more than hydra.sweeper.max_pairs={max_pairs:,}; "
+            "split it, or raise hydra.sweeper.max_pairs if this is what you mean"
+        )
+    if n > LARGE_SWEEP:
+        print(_estimate(n, axes, master), file=sys.stderr)
+
+
+def _estimate(n: int, axes: list[_Axis], master: DictConfig) -> str:
+    agents = next((a.values for a in axes if a.key == "n_agents"), None)
+    sizes = [v for v in (agents or [master.get("n_agents", 100)]) if isinstance(v, int)] or [100]
+    per_pair_ms = PAIR_MS[0] + PAIR_MS[1] * sum(sizes) / len(sizes)
+    hours = n * per_pair_ms / 3.6e6
+    return (
+        f"bilancio: a large sweep: {n:,} pairs (n_agents ~{sum(sizes) / len(sizes):,.0f}); "
+        f"roughly {hours:,.1f} core-hours ({per_pair_ms:,.0f} ms a pair; divide by the "
+        f"launcher's workers), {n * DB_BYTES_PER_PAIR / 1e9:,.2f} GB in the database and "
+        f"{n * DIR_BYTES_PER_PAIR / 1e9:,.2f} GB of job folders under hydra.sweep.dir. "
+        "Checking every job first…"
+    )
 
 
 def _compose(

@@ -18,6 +18,7 @@ from typing import Any
 
 import bilancio
 from bilancio.model import MODEL_VERSION, ModelParams, PairResult, RunResult
+from bilancio.redaction import redact, scrub
 
 
 def as_row(record: Any) -> dict[str, Any]:
@@ -108,6 +109,8 @@ class JobRecord:
     cloud: bool = False
     status: str = "running"
     created_at: str = field(default_factory=now_iso)
+    lease_owner: str | None = None  # the process running the job (bilancio.sweep.lease)
+    lease_expires_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,12 +154,13 @@ SECRET_KEYS = {"storage": ("url",)}
 
 
 def public_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The config without values that may hold credentials (e.g. a database URL)."""
+    """The config as it may be stored: without values that may hold credentials (a database
+    URL) and with any credential elsewhere in it masked."""
     out = dict(config)
     for section, keys in SECRET_KEYS.items():
         if isinstance(out.get(section), dict):
             out[section] = {k: v for k, v in out[section].items() if k not in keys}
-    return out
+    return scrub(out)
 
 
 def run_record(
@@ -186,7 +190,7 @@ def run_record(
         config=public_config(config),
         config_hash=digest or config_hash(params),
         execution_time_ms=execution_time_ms,
-        error=error,
+        error=redact(error) if error else None,
         completed_at=now_iso() if status in ("completed", "failed") else None,
     )
 

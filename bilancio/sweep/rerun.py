@@ -25,14 +25,23 @@ VOLATILE = {"run_id", "created_at", "completed_at", "execution_time_ms"}
 class StoredPlan:
     """A plan whose jobs are a stored job's runs (same job numbers, same configs)."""
 
-    def __init__(self, configs: dict[int, dict[str, Any]], original: str, failed_only: bool):
+    def __init__(
+        self,
+        configs: dict[int, dict[str, Any]],
+        original: str,
+        failed_only: bool,
+        job_id: str | None = None,
+        storage: dict[str, Any] | None = None,
+    ):
         self._configs = configs
+        self._storage = storage  # this command's storage settings, not the stored ones
         self.nums = sorted(configs)
         self.n_jobs = len(self.nums)
         self.overrides = [f"rerun.of={original}"] + (
             ["rerun.failed_only=true"] if failed_only else []
         )
-        self.job_id = original if failed_only else None
+        # --failed-only completes the job itself; a plain rerun is a new job (job.id resumes it)
+        self.job_id = original if failed_only else job_id
         self.description = None if failed_only else f"rerun of {original}"
         self.bind: dict[str, Any] = {}
         self._params = {n: params_from_config(c) for n, c in configs.items()}
@@ -48,6 +57,8 @@ class StoredPlan:
     def spec(self, num: int) -> JobSpec:
         config = dict(self._configs[num])
         job_id = self.bind.get("job_id", "")
+        if self._storage is not None:
+            config["storage"] = self._storage
         if self.bind:
             config["job"] = {**config.get("job", {}), "id": job_id, "num": num}
             config["storage"] = self.bind["storage"]
@@ -62,9 +73,13 @@ def plan_rerun(config: DictConfig, swept: list[str]) -> StoredPlan:
     original, failed_only = config.rerun.of, bool(config.rerun.failed_only)
     try:
         settings = OmegaConf.to_container(config.storage, resolve=True)
-        store = open_store(absolute_storage(settings, config.hydra.runtime.cwd))
-        stored = store.get_job(original)
-        runs = store.job_runs(original)
+        # read-only: a missing database is an error, never a new empty file
+        store = open_store(absolute_storage(settings, config.hydra.runtime.cwd), read_only=True)
+        try:
+            stored = store.get_job(original)
+            runs = store.job_runs(original)
+        finally:
+            store.close()
     except (JobNotFound, StoreError) as err:
         raise SweepError(str(err)) from None
     here = code_version()
@@ -88,8 +103,13 @@ def plan_rerun(config: DictConfig, swept: list[str]) -> StoredPlan:
         }
     if not configs:
         raise SweepError(f"job {original} has no {'failed ' if failed_only else ''}runs to re-run")
+    if not failed_only and not any(r["status"] == "completed" for r in runs):
+        raise SweepError(
+            f"job {original} has no completed run to reproduce ({len(runs)} runs, none "
+            f"completed); `bilancio rerun {original} --failed-only` runs them into the same job"
+        )
     try:
-        return StoredPlan(configs, original, failed_only)
+        return StoredPlan(configs, original, failed_only, config.job.id, settings)
     except ParameterError as err:
         raise SweepError(f"a stored config no longer validates: {err}") from None
 
@@ -107,6 +127,8 @@ def compare(store: Any, original: str, rerun: str) -> list[str]:
         if old is None:
             differences.append(f"#{key[0]} {key[1]}: not in {original}")
             continue
+        if old["status"] != "completed":
+            continue  # nothing to compare with (rerun_cli counts these)
         if old["status"] != new["status"]:
             differences.append(f"#{key[0]} {key[1]}: status {old['status']} → {new['status']}")
         a, b = old.get("raw_metrics") or {}, new.get("raw_metrics") or {}

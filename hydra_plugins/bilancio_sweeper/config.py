@@ -8,6 +8,9 @@ class BilancioSweeperConf:
     _target_: str = "hydra_plugins.bilancio_sweeper.sweeper.BilancioSweeper"
     # swept values by key, as on the command line ("0.5,1.0"); experiments set these
     params: dict[str, str] = field(default_factory=dict)
+    # refuse sweeps with more pairs than this (protects the machine and the database);
+    # null: no limit
+    max_pairs: int | None = 1_000_000
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="bilancio", node=BilancioSweeperConf)

@@ -13,8 +13,11 @@ class BilancioSweeper(Sweeper):
     """Expands the grid, validates every job before anything runs, records the job, launches,
     and never aborts on a failed job (so the job_metrics callback always runs)."""
 
-    def __init__(self, params: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, params: dict[str, str] | None = None, max_pairs: int | None = 1_000_000
+    ) -> None:
         self.params = dict(params or {})
+        self.max_pairs = max_pairs
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Launcher | None = None
@@ -34,4 +37,6 @@ class BilancioSweeper(Sweeper):
 
         assert self.config is not None and self.hydra_context and self.launcher
         swept = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
-        return run_sweep(self.config, self.hydra_context, self.launcher, swept)
+        return run_sweep(
+            self.config, self.hydra_context, self.launcher, swept, max_pairs=self.max_pairs
+        )

@@ -1,0 +1,156 @@
+"""One exit-code contract for every command (README, "Exit codes"): 0 done, 1 ran but something
+failed, 2 nothing was run (bad input, a refused request), 130 SIGINT, 143 SIGTERM.
+
+Bad input is always bilancio's own one-line message naming the parameter, the value and what is
+allowed — including what Hydra's override parser and composition reject — never Hydra's text or
+a traceback, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from .sweep_helpers import REPO, bilancio, rows
+
+
+def _one_line_refusal(proc, *expected: str) -> str:
+    """``proc``: a finished subprocess, or (exit code, stdout, stderr) of an in-process run."""
+    code, out, err = (
+        (proc.returncode, proc.stdout, proc.stderr) if hasattr(proc, "stderr") else proc
+    )
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err and "HYDRA_FULL_ERROR" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines and lines[0].startswith("bilancio: "), err
+    assert all(line == "Nothing was run or written." for line in lines[1:]), err
+    for text in expected:
+        assert text in lines[0], (text, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def refused(in_process, capsys):
+    """Run bilancio in this process (a bug would raise here instead of exiting)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = in_process(*args)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+SINGLE_VALUES = [
+    ("kappa=abc", ["invalid kappa='abc'", "allowed a finite number > 0"]),
+    ("kapa=0.5", ["unknown parameter kapa", "did you mean kappa?"]),
+    ("seed=1.0", ["invalid seed=1.0", "integer in [0, 2**63 - 1]"]),
+    ("seed=2**70", ["invalid seed='2**70'", "integer in [0, 2**63 - 1]"]),
+    ("seed=1180591620717411303424", ["seed=1180591620717411303424", "[0, 2**63 - 1]"]),
+    ("rollover=maybe", ["invalid rollover='maybe'", "allowed true or false"]),
+    ("kappa=", ["invalid kappa=''", "allowed a finite number > 0"]),
+    ("n_agents=五十", ["invalid n_agents='五十'", "integer in [3, 1,000,000]"]),
+    ("n_agents=10000000", ["n_agents=10000000", "integer in [3, 1,000,000]"]),
+    ("concentration=0.0001", ["concentration=0.0001", ">= 0.01"]),
+    (
+        "market.risk.enabeld=false",
+        ["unknown parameter market.risk.enabeld", "did you mean market.risk.enabled?"],
+    ),
+    ("market.risk.enabled=perhaps", ["market.risk.enabled='perhaps'", "true or false"]),
+    ("storage=nosuch", ["invalid storage=nosuch", "allowed postgres, sqlite, supabase"]),
+    ("storage.busy_timeout=0", ["invalid storage.busy_timeout=0", "seconds > 0"]),
+]
+
+
+@pytest.mark.parametrize("mode", ["run", "sweep"])
+@pytest.mark.parametrize(("override", "expected"), SINGLE_VALUES, ids=[v for v, _ in SINGLE_VALUES])
+def test_bad_single_values(refused, tmp_path: Path, mode, override, expected) -> None:
+    if mode == "run" and override.startswith("storage."):
+        pytest.skip("a single pair writes nothing, so storage settings do not matter there")
+    args = [override] if mode == "run" else ["-m", "kappa=0.5,1", "n_agents=20", override]
+    _one_line_refusal(refused(*args), *expected)
+    assert not (tmp_path / "bilancio.db").exists()
+
+
+def test_the_installed_command_refuses_the_same_way(tmp_path: Path) -> None:
+    for override, expected in SINGLE_VALUES[:3]:
+        _one_line_refusal(bilancio(override, cwd=tmp_path), *expected)
+    _one_line_refusal(bilancio("-m", "kappa=range(1,1)", cwd=tmp_path), "the sweep is empty")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-m", "kappa=range(1,1)"], ["the sweep is empty: kappa=range(1,1) gives no values"]),
+        (["-m", "storage=glob(nomatch*)"], ["the sweep is empty: storage=glob(nomatch*)"]),
+        (["-m", "kappa=interval(0.2,5)"], ["kappa=interval(0.2,5) is a continuous range"]),
+        (["-m", "mu=0.5,1.5", "kappa=1,2"], ["invalid mu=1.5", "[0, 1]"]),
+        (["-m", "kappa=1,2", "hydra.sweeper.max_pairs=1"], ["2 pairs", "max_pairs=1"]),
+        (["-m", "--cfg", "job"], ["Only one of --run, --multirun, --cfg"]),
+        (["--config-dir", "/no/such/folder"], ["/no/such/folder", "not found"]),
+        (["-m", "kappa=0.5,1", "hydra/launcher=nosuch"], ["hydra/launcher=nosuch", "pool"]),
+        (["-m", "kappa=0.5,1", "hydra.job.heartbeat=x"], ["unknown parameter hydra.job"]),
+    ],
+)
+def test_bad_sweeps(refused, tmp_path: Path, args: list[str], expected: list[str]) -> None:
+    _one_line_refusal(refused(*args, "n_agents=20"), *expected)
+    assert not (tmp_path / "bilancio.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("hydra.launcher.n_jobs=0", "hydra.launcher.n_jobs=0"),
+        ("hydra.launcher.n_jobs=-2", "hydra.launcher.n_jobs=-2"),
+        ("hydra.launcher.chunksize=0", "hydra.launcher.chunksize=0"),
+        ("hydra.launcher.chunksize=-1", "hydra.launcher.chunksize=-1"),
+    ],
+)
+def test_launcher_options_are_checked_before_the_job_row(refused, tmp_path, option, expected):
+    proc = refused("-m", "kappa=0.5,1", "n_agents=20", "hydra/launcher=pool", option)
+    _one_line_refusal(proc, expected)
+    assert not (tmp_path / "bilancio.db").exists()
+
+
+def test_a_large_sweep_says_its_size_and_cost_before_planning(tmp_path: Path) -> None:
+    # 12,000 pairs, the first of which is invalid: the estimate comes first, then the refusal
+    proc = bilancio(
+        "-m", "mu=1.5,0.5", "kappa=range(1,6001)", "n_agents=200", "job.id=big", cwd=tmp_path
+    )
+    assert proc.returncode == 2
+    estimate = proc.stderr.splitlines()[0]
+    assert "a large sweep: 12,000 pairs" in estimate and "core-hours" in estimate
+    assert "GB in the database" in estimate and "GB of job folders" in estimate
+    assert "invalid mu=1.5" in proc.stderr
+    assert not (tmp_path / "bilancio.db").exists()
+
+
+def test_the_subcommands_follow_the_contract(tmp_path: Path) -> None:
+    assert bilancio("-m", "kappa=0.5,1", "n_agents=20", "job.id=ok", cwd=tmp_path).returncode == 0
+    for args in (
+        ("jobs", "show", "no-such-job"),
+        ("jobs", "ls", "--db", "missing.db"),
+        ("jobs", "frobnicate"),
+        ("report", "no-such-job", "-o", "r.html"),
+        ("rerun", "no-such-job"),
+        ("rerun", "ok", "--db", "missing.db"),
+        ("db", "status"),  # no URL anywhere
+        ("db", "migrate", "--db", "missing.db"),
+        ("jobs", "export", "no-such-job", "-o", "x.csv"),
+    ):
+        proc = bilancio(*args, cwd=tmp_path)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr, args
+    assert not (tmp_path / "missing.db").exists()
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "r.html").exists()
+    assert bilancio("jobs", "show", "ok", cwd=tmp_path).returncode == 0
+    assert rows(tmp_path / "bilancio.db", "SELECT COUNT(*) AS n FROM jobs")[0]["n"] == 1
+
+
+def test_the_readme_states_the_contract() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### Exit codes", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    codes = {int(c) for c in re.findall(r"^\| `(\d+)` \|", section, flags=re.M)}
+    assert codes == {0, 1, 2, 130, 143}
