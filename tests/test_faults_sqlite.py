@@ -96,7 +96,11 @@ def test_a_lock_held_longer_than_the_busy_timeout(tmp_path: Path) -> None:
     db = tmp_path / "bilancio.db"
     args = [*GRID, "n_agents=50", "storage.busy_timeout=1", "job.id=locked"]
     sweep = subprocess.Popen(
-        [str(SCRIPT), *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(SCRIPT), *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while not _stored(db, 10):
@@ -157,7 +161,11 @@ def test_a_sweep_folder_that_fills_up_stops_the_sweep_resumably(tmp_path: Path) 
 def test_a_read_only_database_can_be_read_but_not_written(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "share", "4m") as share:
         made = bilancio(
-            "-m", "kappa=0.5,1", "n_agents=20", f"storage.path={share}/r.db", "job.id=ro",
+            "-m",
+            "kappa=0.5,1",
+            "n_agents=20",
+            f"storage.path={share}/r.db",
+            "job.id=ro",
             cwd=tmp_path,
         )
         assert made.returncode == 0, made.stderr
@@ -165,9 +173,7 @@ def test_a_read_only_database_can_be_read_but_not_written(tmp_path: Path) -> Non
         listed = bilancio("jobs", "ls", "--db", f"{share}/r.db", cwd=tmp_path)
         assert listed.returncode == 0, listed.stderr
         assert "ro " in listed.stdout and "completed" in listed.stdout
-        proc = bilancio(
-            "-m", "kappa=2", "n_agents=20", f"storage.path={share}/r.db", cwd=tmp_path
-        )
+        proc = bilancio("-m", "kappa=2", "n_agents=20", f"storage.path={share}/r.db", cwd=tmp_path)
     assert proc.returncode == 2
     assert f"{share}/r.db" in proc.stderr and "read-only" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -136,7 +136,11 @@ def _sweep(tmp_path: Path, launcher: str) -> subprocess.Popen:
         f"hydra/launcher={launcher}",
     ]
     return subprocess.Popen(
-        [str(SCRIPT), *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(SCRIPT), *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     ), args
 
 
@@ -181,13 +185,12 @@ def test_a_deferred_section_holds_a_signal_until_it_ends() -> None:
     interrupts.install()
     try:
         reached = []
-        with pytest.raises(interrupts.Interrupted) as caught:
+        with pytest.raises(interrupts.Interrupted) as caught, interrupts.deferred():
             with interrupts.deferred():
-                with interrupts.deferred():
-                    os.kill(os.getpid(), signal.SIGTERM)
-                    time.sleep(0.01)
-                    reached.append("inner end")
-                reached.append("outer end")  # still held: the outer section is open
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.01)
+                reached.append("inner end")
+            reached.append("outer end")  # still held: the outer section is open
         assert reached == ["inner end", "outer end"]
         assert caught.value.signum == signal.SIGTERM and caught.value.exit_code == 143
         with pytest.raises(interrupts.Interrupted) as caught:

@@ -84,20 +84,31 @@ def test_a_password_in_a_postgresql_url_goes_nowhere(postgres_url: str, tmp_path
         ("db", "migrate", "--url", url),
         ("db", "status", "--url", url),
         # the URL holds '=' (?host=...), so Hydra needs it quoted
-        ("-m", "kappa=0.5,1", "n_agents=20", "storage=postgres", f"storage.url='{url}'", "job.id=pw"),
+        (
+            "-m",
+            "kappa=0.5,1",
+            "n_agents=20",
+            "storage=postgres",
+            f"storage.url='{url}'",
+            "job.id=pw",
+        ),
         ("rerun", "pw", "storage=postgres", f"storage.url='{url}'"),
     ):
         proc = _run(*args, cwd=tmp_path)
         assert proc.returncode == 0, (args, proc.stderr)
         outputs += [proc.stdout, proc.stderr]
     env = {**os.environ, "BILANCIO_DATABASE_URL": url}
-    proc = _run("-m", "kappa=2", "n_agents=20", "storage=postgres", "job.id=env", cwd=tmp_path, env=env)
+    proc = _run(
+        "-m", "kappa=2", "n_agents=20", "storage=postgres", "job.id=env", cwd=tmp_path, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     outputs += [proc.stdout, proc.stderr]
     assert _leaks(PASSWORD, tmp_path, *outputs) == []
     assert _pg_leaks(postgres_url, PASSWORD) == []
     with psycopg.connect(postgres_url) as conn:
-        (overrides,) = conn.execute("SELECT overrides::text FROM jobs WHERE job_id = 'pw'").fetchone()
+        (overrides,) = conn.execute(
+            "SELECT overrides::text FROM jobs WHERE job_id = 'pw'"
+        ).fetchone()
     assert "storage.url=<redacted>" in overrides
 
 
@@ -148,7 +159,10 @@ def test_an_api_error_that_echoes_the_request_headers(postgres_url, tmp_path: Pa
     assert sweep.returncode == 2 and listing.returncode == 2
     assert "request headers" in sweep.stderr  # the echo reached the message...
     for secret in (SERVICE_KEY, ANON_KEY):  # ...with the keys masked
-        assert _leaks(secret, tmp_path, sweep.stdout, sweep.stderr, listing.stdout, listing.stderr) == []
+        assert (
+            _leaks(secret, tmp_path, sweep.stdout, sweep.stderr, listing.stdout, listing.stderr)
+            == []
+        )
 
 
 BUG = """

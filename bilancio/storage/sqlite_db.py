@@ -75,9 +75,7 @@ def explain(path: Path, err: sqlite3.Error, busy_timeout: float) -> str:
     """What went wrong with the file, in words a user can act on."""
     name = getattr(err, "sqlite_errorname", "") or ""
     if name.startswith("SQLITE_FULL") or "disk is full" in str(err):
-        return (
-            f"the file system holding {path} is full ({err}); free some space or move the file"
-        )
+        return f"the file system holding {path} is full ({err}); free some space or move the file"
     if name.startswith(LOCKED) or "locked" in str(err):
         return (
             f"{path} is locked by another process and stayed locked for {busy_timeout:g} s "
