@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bilancio.files import OutputError, write_atomically
-from bilancio.report import format_aggregate, format_pairs, pair_rows
+from bilancio.report import format_aggregate, format_pairs, pair_key, pair_rows
 from bilancio.storage import StoreError
 from bilancio.storage.sqlite import SQLiteStore
 from bilancio.sweep import lease
@@ -188,9 +188,9 @@ def _plain(value: Any) -> str:
 
 def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per pair, from a store's job_runs."""
-    pairs: dict[int, dict[str, Any]] = {}
+    pairs: dict[tuple, dict[str, Any]] = {}
     for run in runs:
-        pair = pairs.setdefault(run["job_num"], {})
+        pair = pairs.setdefault(pair_key(run), {})
         pair[run["regime"]] = run
     out = []
     for num in sorted(pairs):

@@ -74,12 +74,21 @@ def _num(value: object, digits: int = 4) -> str:
     return f"{float(value):.{digits}f}"
 
 
+def pair_key(run: dict) -> tuple:
+    """A pair's key: its job number; for runs written by bilancio 0.1, which had none, the
+    pair's parameters (its passive and active run share them)."""
+    if run.get("job_num") is not None:
+        return (0, run["job_num"])
+    params = ("kappa", "concentration", "mu", "outside_mid_ratio", "seed")
+    return (1, *(float(run[p]) if run.get(p) is not None else -1.0 for p in params))
+
+
 def pair_rows(runs: list[dict]) -> list[dict]:
-    """One row per job number with both regimes' δ, from a store's ``job_runs``."""
-    rows: dict[int, dict] = {}
+    """One row per pair with both regimes' δ, from a store's ``job_runs``."""
+    rows: dict[tuple, dict] = {}
     for run in runs:
         row = rows.setdefault(
-            run["job_num"],
+            pair_key(run),
             {
                 "job_num": run["job_num"],
                 "kappa": run["kappa"],
@@ -114,12 +123,19 @@ def format_pairs(rows: list[dict], limit: int | None = None) -> str:
         else:
             tail = f"{r['status']}: {str(r['error'])[:60]}"
         lines.append(
-            f"{r['job_num']:>5}  {float(r['kappa']):>6g} {float(r['concentration']):>6g} "
-            f"{float(r['mu']):>5g} {float(r['outside_mid_ratio']):>5g} {r['seed']:>7}  {tail}"
+            f"{_cell(r['job_num'], 'd'):>5}  {_cell(r['kappa']):>6} {_cell(r['concentration']):>6} "
+            f"{_cell(r['mu']):>5} {_cell(r['outside_mid_ratio']):>5} {_cell(r['seed'], 'd'):>7}  "
+            f"{tail}"
         )
     if limit is not None and len(rows) > limit:
         lines.append(f"  … {len(rows) - limit} more pairs")
     return "\n".join(lines)
+
+
+def _cell(value: object, kind: str = "g") -> str:
+    if value is None:
+        return "–"
+    return format(int(value) if kind == "d" else float(value), kind)
 
 
 def format_aggregate(row: dict) -> str:
