@@ -7,6 +7,7 @@ bilancio sweeper, the launcher's worker processes, which inherit the patch by fo
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -186,7 +187,15 @@ def test_interrupted_sweep_is_marked_and_resumable(
     _wait_for_runs(db, 10, proc)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode != 0
+    assert proc.returncode == 128 + sig  # 130 for SIGINT, 143 for SIGTERM (README)
+    assert "Traceback" not in err
+    name = signal.Signals(sig).name
+    stop = [line for line in err.splitlines() if line.startswith("bilancio: interrupted")]
+    assert len(stop) == 1 and re.fullmatch(
+        rf"bilancio: interrupted \({name}\) after \d+ of 300 pairs; resume with "
+        rf"job.id=stop-me: bilancio -m .* job.id=stop-me",
+        stop[0],
+    ), stop
     job = rows(db, "SELECT * FROM jobs")[0]
     assert job["status"] == "failed"
     assert "interrupted" in job["error"] and "resume with job.id=stop-me" in job["error"]
