@@ -73,6 +73,23 @@ def absolute_storage(settings: dict[str, Any], cwd: str) -> dict[str, Any]:
     return out
 
 
+DEFAULT_TIMEOUT = 30.0  # seconds; StorageConfig.timeout
+
+
+def check_timeout(value: Any, name: str = "storage.timeout") -> float:
+    """A timeout in seconds as a float; an error names the setting, the value and what is
+    allowed."""
+    import math
+
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value <= 0:
+        raise StoreError(
+            f"invalid {name}={value!r}: allowed a positive, finite number of seconds "
+            f"(default {DEFAULT_TIMEOUT:g})"
+        )
+    return float(value)
+
+
 def open_store(settings: dict[str, Any]) -> Store:
     """The store named by a config's ``storage`` section."""
     backend = settings.get("backend")
