@@ -52,6 +52,8 @@ class StorageConfig:
     # PostgreSQL URL; null: $BILANCIO_DATABASE_URL. Never stored with results (it may hold a
     # password): prefer the environment variable.
     url: str | None = None
+    # PostgreSQL: seconds one statement or connection attempt may take before it counts as failed
+    timeout: float = 30.0
 
 
 @dataclass

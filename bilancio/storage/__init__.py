@@ -93,6 +93,7 @@ def check_timeout(value: Any, name: str = "storage.timeout") -> float:
 def open_store(settings: dict[str, Any]) -> Store:
     """The store named by a config's ``storage`` section."""
     backend = settings.get("backend")
+    timeout = check_timeout(settings.get("timeout", DEFAULT_TIMEOUT))
     if backend == "sqlite":
         from bilancio.storage.sqlite import SQLiteStore
 
@@ -101,7 +102,7 @@ def open_store(settings: dict[str, Any]) -> Store:
         from bilancio.storage.migrations import database_url
         from bilancio.storage.postgres import PostgresStore
 
-        return PostgresStore(database_url(settings.get("url")))
+        return PostgresStore(database_url(settings.get("url")), timeout=timeout)
     if backend == "supabase":
         from bilancio.storage.supabase import SupabaseStore
 
