@@ -74,6 +74,7 @@ def absolute_storage(settings: dict[str, Any], cwd: str) -> dict[str, Any]:
 
 
 DEFAULT_TIMEOUT = 30.0  # seconds; StorageConfig.timeout
+MAX_TIMEOUT = 2_147_483  # seconds: PostgreSQL's longest statement_timeout (2^31 - 1 ms)
 
 
 def check_timeout(value: Any, name: str = "storage.timeout") -> float:
@@ -82,10 +83,10 @@ def check_timeout(value: Any, name: str = "storage.timeout") -> float:
     import math
 
     ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value <= 0:
+    if not ok or not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
         raise StoreError(
-            f"invalid {name}={value!r}: allowed a positive, finite number of seconds "
-            f"(default {DEFAULT_TIMEOUT:g})"
+            f"invalid {name}={value!r}: allowed a positive number of seconds, at most "
+            f"{MAX_TIMEOUT} (default {DEFAULT_TIMEOUT:g})"
         )
     return float(value)
 
