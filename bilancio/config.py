@@ -57,6 +57,8 @@ class StorageConfig:
     url: str | None = None
     # SQLite: seconds to wait for another process's write lock before giving up
     busy_timeout: float = 60.0
+    # PostgreSQL: seconds one statement or connection attempt may take before it counts as failed
+    timeout: float = 30.0
 
 
 @dataclass

@@ -5,8 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bilancio.storage import StoreError
+from bilancio.storage import DEFAULT_TIMEOUT, StoreError, check_timeout
 from bilancio.storage import migrations as mig
+
+
+def _seconds(text: str) -> float:
+    try:
+        value: object = float(text)
+    except ValueError:
+        value = text
+    try:
+        return check_timeout(value, "--timeout")
+    except StoreError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
         )
     p = sub.add_parser("sql", help="print pending migrations as one script (all without --url)")
     p.add_argument("--url", help="compare with this database and print only what is pending")
+    for p in sub.choices.values():
+        p.add_argument(
+            "--timeout",
+            type=_seconds,
+            default=DEFAULT_TIMEOUT,
+            metavar="SECONDS",
+            help=f"give up connecting after this long (default {DEFAULT_TIMEOUT:g}; at least 2)",
+        )
     return parser
 
 
@@ -36,7 +55,7 @@ def main(argv: list[str]) -> int:
             print(mig.script(), end="")
             return 0
         url = mig.database_url(args.url)
-        conn = mig.connect(url)
+        conn = mig.connect(url, args.timeout)
         try:
             if args.command == "migrate":
                 done = mig.migrate(conn)

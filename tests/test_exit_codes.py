@@ -60,14 +60,15 @@ SINGLE_VALUES = [
     ),
     ("market.risk.enabled=perhaps", ["market.risk.enabled='perhaps'", "true or false"]),
     ("storage=nosuch", ["invalid storage=nosuch", "allowed postgres, sqlite, supabase"]),
-    ("storage.busy_timeout=0", ["invalid storage.busy_timeout=0", "seconds > 0"]),
+    ("storage.busy_timeout=0", ["invalid storage.busy_timeout=0", "positive number of seconds"]),
+    ("job.heartbeat_seconds=-1", ["invalid job.heartbeat_seconds=-1", "seconds in (0, 10^6)"]),
 ]
 
 
 @pytest.mark.parametrize("mode", ["run", "sweep"])
 @pytest.mark.parametrize(("override", "expected"), SINGLE_VALUES, ids=[v for v, _ in SINGLE_VALUES])
 def test_bad_single_values(refused, tmp_path: Path, mode, override, expected) -> None:
-    if mode == "run" and override.startswith("storage."):
+    if mode == "run" and override.startswith(("storage.", "job.")):
         pytest.skip("a single pair writes nothing, so storage settings do not matter there")
     args = [override] if mode == "run" else ["-m", "kappa=0.5,1", "n_agents=20", override]
     _one_line_refusal(refused(*args), *expected)

@@ -97,14 +97,30 @@ def absolute_storage(settings: dict[str, Any], cwd: str) -> dict[str, Any]:
     return out
 
 
+DEFAULT_TIMEOUT = 30.0  # seconds; StorageConfig.timeout
+MAX_TIMEOUT = 2_147_483  # seconds: PostgreSQL's longest statement_timeout (2^31 - 1 ms)
+
+
+def check_timeout(value: Any, name: str = "storage.timeout") -> float:
+    """A timeout in seconds as a float; an error names the setting, the value and what is
+    allowed."""
+    import math
+
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
+        raise StoreError(
+            f"invalid {name}={value!r}: allowed a positive number of seconds, at most "
+            f"{MAX_TIMEOUT:,}"
+        )
+    return float(value)
+
+
 BACKENDS = ("sqlite", "postgres", "supabase")
 
 
 def check_storage(settings: dict[str, Any]) -> None:
     """Refuse storage settings that cannot work, naming the setting, the value and what is
     allowed (before anything is opened or written)."""
-    import math
-
     backend = settings.get("backend")
     if backend not in BACKENDS:
         raise StoreError(
@@ -113,36 +129,31 @@ def check_storage(settings: dict[str, Any]) -> None:
     if backend == "sqlite" and not str(settings.get("path") or "").strip():
         raise StoreError("invalid storage.path='': allowed a file name, e.g. bilancio.db")
     for key in ("busy_timeout", "timeout"):
-        value = settings.get(key)
-        if value is None:
-            continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise StoreError(f"invalid storage.{key}={value!r}: allowed a number of seconds > 0")
+        if settings.get(key) is not None:
+            check_timeout(settings[key], f"storage.{key}")
 
 
 def open_store(settings: dict[str, Any], *, read_only: bool = False) -> Store:
     """The store named by a config's ``storage`` section. ``read_only``: never create or
     change anything (an SQLite file must exist; Supabase uses the anon key)."""
     backend = settings.get("backend")
+    timeout = check_timeout(settings.get("timeout", DEFAULT_TIMEOUT))
     if backend == "sqlite":
         from bilancio.storage.sqlite import BUSY_TIMEOUT_S, SQLiteStore
 
-        timeout = settings.get("busy_timeout")
+        wait = settings.get("busy_timeout")
         return SQLiteStore(
             settings["path"],
             read_only=read_only,
-            busy_timeout=BUSY_TIMEOUT_S if timeout is None else timeout,
+            busy_timeout=BUSY_TIMEOUT_S
+            if wait is None
+            else check_timeout(wait, "storage.busy_timeout"),
         )
     if backend == "postgres":
         from bilancio.storage.migrations import database_url
         from bilancio.storage.postgres import PostgresStore
 
-        return PostgresStore(database_url(settings.get("url")))
+        return PostgresStore(database_url(settings.get("url")), timeout=timeout)
     if backend == "supabase":
         from bilancio.storage.supabase import SupabaseStore
 

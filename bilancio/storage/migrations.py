@@ -3,12 +3,13 @@ recorded in ``bilancio_migrations``. Every file can also be run again safely by 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from bilancio.storage import StoreError
+from bilancio.storage import DEFAULT_TIMEOUT, StoreError, check_timeout
 
 TRACKING = """
 CREATE TABLE IF NOT EXISTS bilancio_migrations (
@@ -38,11 +39,20 @@ def database_url(url: str | None) -> str:
     return url
 
 
-def connect(url: str) -> Any:
+def connect_timeout(timeout: float) -> int:
+    """libpq's ``connect_timeout`` for ``timeout``: whole seconds, at least 2 (libpq's minimum;
+    psycopg enforces it on the client side, for each host address of the URL)."""
+    return max(2, math.ceil(timeout))
+
+
+def connect(url: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    """A connection for the migrations; connecting gives up after ``timeout`` (see above)."""
     import psycopg
 
     try:
-        return psycopg.connect(url, autocommit=True)
+        return psycopg.connect(
+            url, autocommit=True, connect_timeout=connect_timeout(check_timeout(timeout, "timeout"))
+        )
     except psycopg.Error as err:
         raise StoreError(f"cannot connect to PostgreSQL: {redact(str(err), url)}") from None
 

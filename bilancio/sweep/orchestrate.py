@@ -79,8 +79,10 @@ def run_sweep(
         check_options = getattr(launcher, "check_options", None)
         if check_options is not None:
             check_options()
-        storage = absolute_storage(plan.spec(plan.nums[0]).config["storage"], _cwd(config))
+        first = plan.spec(plan.nums[0]).config
+        storage = absolute_storage(first["storage"], _cwd(config))
         check_storage(storage)
+        _check_heartbeat(first["job"].get("heartbeat_seconds"))
     except (SweepError, ValueError, StoreError) as err:
         raise refuse(str(err)) from None
     if getattr(launcher, "dry_run", False):  # e.g. hydra.launcher.dry_run=true on Modal
@@ -92,6 +94,15 @@ def run_sweep(
         preflight(storage)
     Sweep(config, plan, launcher, storage).run()
     return [[]]
+
+
+def _check_heartbeat(value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e6:
+        raise SweepError(
+            f"invalid job.heartbeat_seconds={value!r}: allowed a number of seconds in (0, 10^6)"
+        )
 
 
 def _cwd(config: DictConfig) -> str:
