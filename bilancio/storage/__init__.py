@@ -109,8 +109,7 @@ def check_timeout(value: Any, name: str = "storage.timeout") -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
         raise StoreError(
-            f"invalid {name}={value!r}: allowed a positive number of seconds, at most "
-            f"{MAX_TIMEOUT:,}"
+            f"invalid {name}={value!r}: allowed a positive number of seconds, at most {MAX_TIMEOUT}"
         )
     return float(value)
 

@@ -43,6 +43,7 @@ RUN_COUNTS = (
 RETRIES = 6  # attempts after the first; backoff 0.1 s doubling, so about 6 s in all
 FIRST_DELAY = 0.1  # seconds before the first retry; doubled after each one
 NOTE_EVERY = 5.0  # seconds between two "not answering" notes on stderr
+OPEN_ATTEMPTS = 2  # tries of the first connection of a store
 
 
 def worst_case_wait(timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES) -> float:
@@ -131,7 +132,9 @@ class PostgresStore:
         self._watchdog = _Watchdog()
         self._gave_up = False  # the last call ran out of attempts: the next one tries once
         self._noted = -math.inf  # when the last "not answering" note was printed
-        self._call(lambda conn: conn.execute("SELECT 1 FROM jobs LIMIT 0"))
+        # before any work is at risk, a server that cannot be reached (a wrong host, port or
+        # URL) is reported after OPEN_ATTEMPTS tries instead of retried for minutes
+        self._call(lambda conn: conn.execute("SELECT 1 FROM jobs LIMIT 0"), OPEN_ATTEMPTS)
 
     # -- connection and retries --------------------------------------------------------------
 
@@ -170,7 +173,7 @@ class PostgresStore:
             if self._watchdog.disarm():  # cut, even if the answer came just in time
                 self._drop()
 
-    def _call(self, work: Callable[[Any], T]) -> T:
+    def _call(self, work: Callable[[Any], T], attempts: int | None = None) -> T:
         """Run ``work(connection)``, reconnecting and retrying while the server is unreachable.
 
         At most ``retries + 1`` attempts (one right after a call that ran out of them), each
@@ -178,7 +181,7 @@ class PostgresStore:
         import psycopg
 
         delay = FIRST_DELAY
-        attempts = 1 if self._gave_up else self._retries + 1
+        attempts = 1 if self._gave_up else min(attempts or self._retries + 1, self._retries + 1)
         for attempt in range(1, attempts + 1):
             try:
                 result = self._attempt(work)
