@@ -107,10 +107,16 @@ def test_bad_sweeps(refused, tmp_path: Path, args: list[str], expected: list[str
         ("hydra.launcher.n_jobs=-2", "hydra.launcher.n_jobs=-2"),
         ("hydra.launcher.chunksize=0", "hydra.launcher.chunksize=0"),
         ("hydra.launcher.chunksize=-1", "hydra.launcher.chunksize=-1"),
+        ("+cloud=modal hydra.launcher.parallelism=0", "hydra.launcher.parallelism=0"),
+        ("+cloud=modal hydra.launcher.retries=11", "hydra.launcher.retries=11"),
+        ("+cloud=modal hydra.launcher.timeout=100000", "hydra.launcher.timeout=100000"),
+        ("+cloud=modal hydra.launcher.batch_size=0", "hydra.launcher.batch_size=0"),
+        ("+cloud=modal hydra.launcher.mode=fast", "hydra.launcher.mode='fast'"),
     ],
 )
 def test_launcher_options_are_checked_before_the_job_row(refused, tmp_path, option, expected):
-    proc = refused("-m", "kappa=0.5,1", "n_agents=20", "hydra/launcher=pool", option)
+    launcher = [] if "cloud=modal" in option else ["hydra/launcher=pool"]
+    proc = refused("-m", "kappa=0.5,1", "n_agents=20", *launcher, *option.split())
     _one_line_refusal(proc, expected)
     assert not (tmp_path / "bilancio.db").exists()
 

@@ -30,6 +30,32 @@ class ModalLauncher(Launcher):
             "launch arbitrary Hydra apps"
         )
 
+    def check_options(self) -> None:
+        """Refuse options Modal would reject, before anything is written (ValueError)."""
+        limits = {
+            "parallelism": (1, 10_000, "an integer >= 1"),
+            "timeout": (1, 86_400, "whole seconds in [1, 86400] (Modal's limit is 24 h)"),
+            "retries": (0, 10, "an integer in [0, 10] (Modal's limit)"),
+        }
+        for name, (low, high, allowed) in limits.items():
+            value = self.options.get(name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"invalid hydra.launcher.{name}={value!r}: allowed {allowed}")
+        size = self.options.get("batch_size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ValueError(
+                f"invalid hydra.launcher.batch_size={size!r}: allowed null or an integer >= 1"
+            )
+        for name, choices in (
+            ("mode", ("ephemeral", "deployed")),
+            ("executor", ("modal", "local")),
+        ):
+            if self.options.get(name) not in choices:
+                raise ValueError(
+                    f"invalid hydra.launcher.{name}={self.options.get(name)!r}: allowed "
+                    + " or ".join(repr(c) for c in choices)
+                )
+
     def preflight(self, storage: dict[str, Any]) -> None:
         from . import _core
 
