@@ -16,7 +16,6 @@ REPO = Path(__file__).resolve().parent.parent
 REFERENCE = Path(__file__).resolve().parent / "reference"
 
 
-
 # -- a real PostgreSQL server, started by the test session itself ----------------------------
 
 
