@@ -23,9 +23,9 @@ _INHERITED: dict[str, Any] = {}
 
 
 def workers(launcher: Any, jobs: int) -> int:
-    n = (os.cpu_count() or 1) if launcher.n_jobs in (None, -1) else launcher.n_jobs
-    if n < 1:
-        raise ValueError(f"invalid hydra.launcher.n_jobs={launcher.n_jobs}: allowed -1 or >= 1")
+    """Worker processes for ``jobs`` jobs: ``n_jobs`` (one per core for -1), at most ``jobs``."""
+    launcher.check_options()
+    n = (os.cpu_count() or 1) if launcher.n_jobs == -1 else launcher.n_jobs
     return max(1, min(n, jobs))
 
 
