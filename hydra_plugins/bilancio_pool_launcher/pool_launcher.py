@@ -18,6 +18,21 @@ class PoolLauncher(Launcher):
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
 
+    def check_options(self) -> None:
+        """Raise ``ValueError`` naming the option, its value and what is allowed, for an
+        ``n_jobs`` other than -1 or an int >= 1, or a ``chunksize`` other than null or an int
+        >= 1."""
+        if not _is_int(self.n_jobs) or not (self.n_jobs == -1 or self.n_jobs >= 1):
+            raise ValueError(
+                f"hydra.launcher.n_jobs={self.n_jobs!r} is not allowed: use -1 (one worker "
+                "process per CPU core) or an integer >= 1"
+            )
+        if self.chunksize is not None and (not _is_int(self.chunksize) or self.chunksize < 1):
+            raise ValueError(
+                f"hydra.launcher.chunksize={self.chunksize!r} is not allowed: use null (chosen "
+                "from the sweep size) or an integer >= 1"
+            )
+
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
@@ -37,3 +52,7 @@ class PoolLauncher(Launcher):
         from . import _core
 
         return _core.launch_specs(self, specs, count)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
