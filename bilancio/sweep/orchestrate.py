@@ -256,10 +256,19 @@ class Sweep:
         if outcome.error and outcome.error.startswith(SAVE_FAILED):
             raise StoreError(outcome.error.removeprefix(SAVE_FAILED).strip(": "))
         spec = self.plan.spec(outcome.job_num)
+        if not outcome.saved and self._stored_whole(outcome.job_num):
+            # a worker that died after committing the pair but before saying so: it is done
+            self.summary.completed += 1
+            return
         error = redact(outcome.error or "unknown error")
         self.summary.failures.append((spec.job_num, spec.overrides, error))
         if not outcome.saved:  # the worker could not write its failure: write it from here
             self.store.save_runs(failure_records(spec, None, error), [])
+
+    def _stored_whole(self, num: int) -> bool:
+        done = self.store.completed_runs(self.summary.job_id)
+        ids = [run_id(self.summary.job_id, num, r) for r in ("passive", "active")]
+        return all(done.get(i) == self.plan.hash_of(num) for i in ids)
 
     def _finish(self) -> None:
         summary, failed = self.summary, len(self.summary.failures)
