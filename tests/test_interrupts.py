@@ -148,7 +148,7 @@ def _sweep(tmp_path: Path, launcher: str) -> subprocess.Popen:
 def test_real_signals_at_random_moments(tmp_path: Path) -> None:
     rng = random.Random(20261202)
     outcomes = []
-    for i in range(10):
+    for i in range(8):
         sig = (signal.SIGINT, signal.SIGTERM)[i % 2]
         launcher = ("basic", "pool")[(i // 2) % 2]
         folder = tmp_path / f"run{i}"
@@ -177,7 +177,7 @@ def test_real_signals_at_random_moments(tmp_path: Path) -> None:
         assert (job["status"], job["completed_runs"]) == ("completed", 144)
         if jobs:
             assert "already done" in resumed.stderr
-    assert sum(code in (130, 143) for code in outcomes) >= 5  # most signals landed mid-sweep
+    assert sum(code in (130, 143) for code in outcomes) >= 4  # most signals landed mid-sweep
 
 
 def test_a_deferred_section_holds_a_signal_until_it_ends() -> None:

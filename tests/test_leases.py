@@ -22,14 +22,26 @@ ARGS = [
     "concentration=0.5,1,2",
     "mu=0,0.5,1",
     "seed=range(1,6)",
-    "n_agents=300",
+    "n_agents=200",
+    "default_handling=expel-agent",  # runs go on after a default, so pairs take their time
     "job.heartbeat_seconds=0.3",
-]  # 225 pairs, about 8 s
+]  # 225 pairs, a few seconds
 
 
-def _start(folder: Path, job_id: str) -> subprocess.Popen:
+# few but long pairs: the sweep is still running while other commands look at it
+LONG = [
+    "-m",
+    "kappa=0.5,1,2,4",
+    "seed=range(1,21)",
+    "n_agents=1500",
+    "default_handling=expel-agent",
+    "job.heartbeat_seconds=0.5",
+]
+
+
+def _start(folder: Path, job_id: str, args: list[str] = ARGS) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(SCRIPT), *ARGS, f"job.id={job_id}"],
+        [str(SCRIPT), *args, f"job.id={job_id}"],
         cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -64,25 +76,30 @@ def _every_pair_once(db: Path, job_id: str, pairs: int = 225) -> None:
 
 def test_a_running_job_cannot_be_resumed_by_a_second_process(tmp_path: Path) -> None:
     db = tmp_path / "bilancio.db"
-    first = _start(tmp_path, "busy")
-    _wait_for(db, first, 40)
-    time.sleep(0.7)  # at least one heartbeat
-    second = bilancio(*ARGS, "job.id=busy", cwd=tmp_path)
+    first = _start(tmp_path, "busy", LONG)
+    _wait_for(db, first, 4)
+    time.sleep(0.6)  # at least one heartbeat
+    _check_refused_and_shown(tmp_path, first.pid)
+    assert first.poll() is None, "the sweep ended before the checks were done"
+    out, err = first.communicate(timeout=180)
+    assert first.returncode == 0, err
+    _every_pair_once(db, "busy", 80)
+    events = [e["event_type"] for e in rows(db, "SELECT event_type FROM job_events")]
+    assert events == ["created", "started", "completed"]  # the refused resume left no trace
+
+
+def _check_refused_and_shown(tmp_path: Path, pid: int) -> None:
+    second = bilancio(*LONG, "job.id=busy", cwd=tmp_path)
     assert second.returncode == 2, second.stderr
-    assert f"job busy is being run by another process (pid {first.pid} on" in second.stderr
+    assert f"job busy is being run by another process (pid {pid} on" in second.stderr
     assert "Nothing was run or written." in second.stderr and "Traceback" not in second.stderr
     # jobs ls and jobs show report the pairs done so far while it runs
     listing = bilancio("jobs", "ls", cwd=tmp_path)
     line = next(x for x in listing.stdout.splitlines() if x.startswith("busy "))
     done = int(line.split()[-2].split("/")[0])
-    assert "running" in line and 0 < done < 450
+    assert "running" in line and 0 < done < 160
     shown = bilancio("jobs", "show", "busy", cwd=tmp_path)
-    assert f"running now (pid {first.pid} on" in shown.stdout
-    out, err = first.communicate(timeout=120)
-    assert first.returncode == 0, err
-    _every_pair_once(db, "busy")
-    events = [e["event_type"] for e in rows(db, "SELECT event_type FROM job_events")]
-    assert events == ["created", "started", "completed"]  # the refused resume left no trace
+    assert f"running now (pid {pid} on" in shown.stdout
 
 
 def test_a_crashed_process_lease_ends_at_once(tmp_path: Path) -> None:
