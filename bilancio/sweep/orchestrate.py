@@ -10,7 +10,6 @@ by SIGINT/SIGTERM (exit 130/143) — whatever instant the signal lands.
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,14 +21,15 @@ from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
 
 from bilancio.interrupts import Interrupted, deferred
-from bilancio.redaction import redact, redact_override
+from bilancio.redaction import redact
 from bilancio.storage import JobBusy, Store, StoreError, absolute_storage, check_storage, open_store
 from bilancio.sweep import lease
 from bilancio.sweep.job import SAVE_FAILED, JobOutcome, failure_records
+from bilancio.sweep.jobrow import fresh_id, job_record, resume_command
 from bilancio.sweep.launching import execute
 from bilancio.sweep.plan import SweepError, plan_sweep
 from bilancio.sweep.progress import Progress
-from bilancio.sweep.records import JobRecord, code_version, new_job_id, public_config, run_id
+from bilancio.sweep.records import run_id
 from bilancio.sweep.reuse import reuse_completed
 from bilancio.sweep.sweepdir import (
     SweepDirError,
@@ -125,7 +125,7 @@ class Sweep:
             folder = Path(str(self.config.hydra.sweep.dir))
             write_multirun(folder, self.config)
             store = open_store(self.storage)
-            job_id = self.plan.job_id or _fresh_id(store)
+            job_id = self.plan.job_id or fresh_id(store)
             existing = store.job_lease(job_id) if self.plan.job_id else None
             holder = lease.live_holder(existing)
             if holder:
@@ -167,7 +167,7 @@ class Sweep:
         try:
             with deferred():  # the row and the knowledge that it exists go together
                 resumed = not store.create_job(
-                    self._job_record(job_id),
+                    job_record(self.plan, self.config, job_id, self.owner, self.beat),
                     expected_owner=existing.get("lease_owner") if existing else None,
                 )
                 written = True
@@ -333,45 +333,6 @@ class Sweep:
                 f"{lease.LEASE_SECONDS:.0f} s, at once on this machine).",
                 file=sys.stderr,
             )
-
-    def _job_record(self, job_id: str) -> JobRecord:
-        plan, config = self.plan, self.config
-        base = OmegaConf.to_container(config, resolve=False)
-        base.pop("hydra", None)
-        first = plan.first
-        description = plan.description or plan.spec(plan.nums[0]).config["job"].get("description")
-        return JobRecord(
-            job_id=job_id,
-            sweep_type="balanced",
-            n_agents=first.n_agents,
-            maturity_days=first.maturity_days,
-            kappas=sorted(plan.distinct["kappa"]),
-            concentrations=sorted(plan.distinct["concentration"]),
-            mus=sorted(plan.distinct["mu"]),
-            outside_mid_ratios=sorted(plan.distinct["outside_mid_ratio"]),
-            seeds=sorted(plan.distinct["seed"]),
-            total_runs=2 * plan.n_jobs,
-            overrides=[redact_override(o) for o in plan.overrides],
-            config=public_config(base),
-            code_version=code_version(),
-            description=description,
-            lease_owner=self.owner,
-            lease_expires_at=lease.expires_at(lease.lease_seconds(self.beat)),
-        )
-
-
-def _fresh_id(store: Store) -> str:
-    """A new job id that the store does not hold yet."""
-    while True:
-        job_id = new_job_id()
-        if store.job_lease(job_id) is None:
-            return job_id
-
-
-def resume_command(job_id: str) -> str:
-    """The command line that resumes this job: this one, with ``job.id=<job_id>``."""
-    args = [a for a in sys.argv[1:] if not a.startswith("job.id=")]
-    return shlex.join(["bilancio", *(redact_override(a) for a in args), f"job.id={job_id}"])
 
 
 def _where(storage: dict[str, Any]) -> str:

@@ -123,7 +123,9 @@ def plan_sweep(
     axes = _axes(parsed, config_loader)
     _check_size(axes, max_pairs, master)
     plan = SweepPlan(master, config_loader, axes, list(swept))
-    checking = Progress(plan.n_jobs, label="jobs checked") if plan.n_jobs > LARGE_SWEEP else None
+    checking = None
+    if plan.n_jobs > LARGE_SWEEP:
+        checking = Progress(plan.n_jobs, label="jobs checked", count_failures=False)
     ids = set()
     for spec in plan.specs():
         if checking is not None:

@@ -25,13 +25,14 @@ class Progress:
         stream: TextIO | None = None,
         interval: float = 10.0,
         label: str = "jobs",
+        count_failures: bool = True,
     ):
         self.total, self.skipped = total, skipped
         self.done = self.failed = 0
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty()
         self.interval = interval if not self.live else 0.1
-        self.label = label
+        self.label, self.count_failures = label, count_failures
         self.start = time.monotonic()
         self._last = 0.0
         self._width = 0
@@ -57,8 +58,9 @@ class Progress:
         eta = _clock(remaining / rate) if rate > 0 else "?"
         finished = self.skipped + self.done
         skipped = f", {self.skipped} already done" if self.skipped else ""
+        counts = f" ({self.failed} failed{skipped})" if self.count_failures else ""
         text = (
-            f"{finished}/{self.total} {self.label} ({self.failed} failed{skipped}) "
+            f"{finished}/{self.total} {self.label}{counts} "
             f"{rate:.1f}/s elapsed {_clock(elapsed)} ETA {eta}"
         )
         if self.live:
