@@ -65,11 +65,19 @@ SINGLE_VALUES = [
 ]
 
 
-@pytest.mark.parametrize("mode", ["run", "sweep"])
-@pytest.mark.parametrize(("override", "expected"), SINGLE_VALUES, ids=[v for v, _ in SINGLE_VALUES])
+# a single pair writes nothing, so storage and job settings matter only to sweeps
+CASES = [
+    (mode, override, expected)
+    for override, expected in SINGLE_VALUES
+    for mode in ("run", "sweep")
+    if mode == "sweep" or not override.startswith(("storage.", "job."))
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "override", "expected"), CASES, ids=[f"{m}-{o}" for m, o, _ in CASES]
+)
 def test_bad_single_values(refused, tmp_path: Path, mode, override, expected) -> None:
-    if mode == "run" and override.startswith(("storage.", "job.")):
-        pytest.skip("a single pair writes nothing, so storage settings do not matter there")
     args = [override] if mode == "run" else ["-m", "kappa=0.5,1", "n_agents=20", override]
     _one_line_refusal(refused(*args), *expected)
     assert not (tmp_path / "bilancio.db").exists()
