@@ -111,6 +111,8 @@ def test_a_crashed_process_lease_ends_at_once(tmp_path: Path) -> None:
     # no waiting for the lease to expire: its holder is gone, on this machine
     shown = bilancio("jobs", "show", "crashed", cwd=tmp_path)
     assert "stale" in shown.stdout and "resume it with job.id=crashed" in shown.stdout
+    listing = bilancio("jobs", "ls", cwd=tmp_path).stdout
+    assert next(x for x in listing.splitlines() if x.startswith("crashed ")).split()[1] == "stale"
     resumed = bilancio(*ARGS, "job.id=crashed", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "already done" in resumed.stderr
