@@ -16,22 +16,19 @@ from typing import Any, TypeVar
 from bilancio.redaction import redact
 from bilancio.storage import JobBusy, JobNotFound, StoreError
 from bilancio.storage.supabase_client import get_supabase_client
-from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
+from bilancio.sweep.records import (
+    METRIC_COLUMNS,
+    JobRecord,
+    MetricsRecord,
+    RunRecord,
+    as_row,
+    now_iso,
+)
 
 T = TypeVar("T")
 PAGE = 1000  # Supabase's default maximum rows per response
 RETRIES = 6  # backoff 0.1 s doubling: about 6 s in all
-RUN_METRIC_COLUMNS = (
-    "delta_total",
-    "phi_total",
-    "n_defaults",
-    "n_clears",
-    "time_to_stability",
-    "trading_effect",
-    "total_trades",
-    "total_trade_volume",
-    "raw_metrics",
-)
+RUN_METRIC_COLUMNS = (*METRIC_COLUMNS, "raw_metrics")
 
 
 class SupabaseStore:

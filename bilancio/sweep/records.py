@@ -134,6 +134,19 @@ class RunRecord:
     completed_at: str | None = None
 
 
+# the value columns of a metrics row (besides its keys, raw_metrics and created_at)
+METRIC_COLUMNS = (
+    "delta_total",
+    "phi_total",
+    "n_defaults",
+    "n_clears",
+    "time_to_stability",
+    "trading_effect",
+    "total_trades",
+    "total_trade_volume",
+)
+
+
 @dataclass(frozen=True)
 class MetricsRecord:
     run_id: str

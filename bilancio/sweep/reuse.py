@@ -7,18 +7,7 @@ from typing import Any
 
 from bilancio.config import params_from_config
 from bilancio.storage import Store
-from bilancio.sweep.records import MetricsRecord, run_id, run_record
-
-METRIC_COLUMNS = (
-    "delta_total",
-    "phi_total",
-    "n_defaults",
-    "n_clears",
-    "time_to_stability",
-    "trading_effect",
-    "total_trades",
-    "total_trade_volume",
-)
+from bilancio.sweep.records import METRIC_COLUMNS, MetricsRecord, run_id, run_record
 
 
 def reuse_completed(store: Store, plan: Any, job_id: str, todo: list[int]) -> tuple[list, int]:
