@@ -219,3 +219,54 @@ def test_completed_by_hash_and_reused_count(store) -> None:
     assert found["h0"]["active"]["raw_metrics"]["nested"] == {"a": [1, 2]}
     store.set_reused("job-1", 2)
     assert store.get_job("job-1")["reused_runs"] == 2
+
+
+def _soon(seconds: float) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    stamp = datetime.now(UTC) + timedelta(seconds=seconds)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_the_lease_is_taken_renewed_taken_over_and_released(store) -> None:
+    from bilancio.storage import JobBusy
+
+    assert store.create_job(_job(lease_owner="host/1/a/me", lease_expires_at=_soon(60)))
+    lease = store.job_lease("job-1")
+    assert (lease["status"], lease["lease_owner"]) == ("running", "host/1/a/me")
+    assert store.job_lease("no-such-job") is None
+    # a second process that believes the job free is refused: the holder is not who it read
+    with pytest.raises(JobBusy):
+        store.create_job(_job(lease_owner="host/2/b/other"), expected_owner=None)
+    assert store.job_lease("job-1")["lease_owner"] == "host/1/a/me"
+    # the heartbeat renews the lease and records the runs done so far
+    store.save_runs([_run("job-1", 0, "passive"), _run("job-1", 0, "active")], [])
+    assert store.renew_lease("job-1", "host/1/a/me", _soon(120))
+    assert not store.renew_lease("job-1", "host/2/b/other", _soon(120))
+    assert store.get_job("job-1")["completed_runs"] == 2
+    # the holder is gone: another process takes the job over, naming the holder it saw
+    assert (
+        store.create_job(
+            _job(lease_owner="host/2/b/other", lease_expires_at=_soon(60)),
+            expected_owner="host/1/a/me",
+        )
+        is False
+    )
+    assert store.get_job("job-1")["completed_runs"] == 2  # counted again on the take-over
+    with pytest.raises(JobBusy):  # the old holder can no longer close the job
+        store.finish_job("job-1", "completed", None, owner="host/1/a/me")
+    counts = store.finish_job("job-1", "completed", None, owner="host/2/b/other")
+    assert counts == {"completed": 2, "failed": 0}
+    lease = store.job_lease("job-1")
+    assert (lease["status"], lease["lease_owner"], lease["lease_expires_at"]) == (
+        "completed",
+        None,
+        None,
+    )
+
+
+def test_seeds_fit_sixty_four_bits(store) -> None:
+    store.create_job(_job(seeds=[0, 2**63 - 1]))
+    store.save_runs([_run("job-1", 0, "passive", seed=2**63 - 1)], [])
+    assert store.job_runs("job-1")[0]["seed"] == 2**63 - 1
+    assert store.get_job("job-1")["seeds"] == [0, 2**63 - 1]
