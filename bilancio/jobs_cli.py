@@ -28,36 +28,59 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("job_id")
     export.add_argument("-o", "--output", required=True, help="CSV file to write ('-': stdout)")
     for p in (ls, show, export):
-        p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: ./{DEFAULT_DB})")
-        p.add_argument(
-            "--cloud",
-            action="store_true",
-            help="read the Supabase project of $BILANCIO_SUPABASE_URL instead",
-        )
+        add_source_options(p)
         if p is not export:
             p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
+def add_source_options(parser: argparse.ArgumentParser) -> None:
+    """--db FILE | --postgres [URL] | --cloud: where a read command finds the results."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: ./{DEFAULT_DB})")
+    where.add_argument(
+        "--postgres",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="read a PostgreSQL database instead (URL default: $BILANCIO_DATABASE_URL)",
+    )
+    where.add_argument(
+        "--cloud",
+        action="store_true",
+        help="read the Supabase project of $BILANCIO_SUPABASE_URL instead",
+    )
+
+
 def open_existing(path: str) -> SQLiteStore:
     """Open a database strictly for reading: a missing file is an error, not a new empty
     database, and nothing in the file is changed."""
+    if "://" in path or path.startswith(("postgres:", "postgresql:")):
+        raise StoreError(
+            "--db takes an SQLite file; for a PostgreSQL database use --postgres (the URL from "
+            "$BILANCIO_DATABASE_URL, or --postgres URL)"
+        )
     return SQLiteStore(path, read_only=True)
 
 
-def open_for_reading(db: str, cloud: bool) -> Any:
-    """The Supabase project of the environment (read-only) or an existing SQLite file."""
-    if cloud:
+def open_for_reading(args: argparse.Namespace) -> Any:
+    """The store a read command names: an existing SQLite file (read-only), a PostgreSQL
+    database, or the Supabase project of the environment (with the anon key)."""
+    if args.cloud:
         from bilancio.storage.supabase import SupabaseStore
 
         return SupabaseStore(write=False)
-    return open_existing(db)
+    if args.postgres is not None:
+        from bilancio.storage import open_store
+
+        return open_store({"backend": "postgres", "url": args.postgres or None}, read_only=True)
+    return open_existing(args.db)
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
-        store = open_for_reading(args.db, args.cloud)
+        store = open_for_reading(args)
         if args.command == "ls":
             return _ls(store, args)
         if args.command == "export":
@@ -100,7 +123,7 @@ def _ls(store: Any, args: argparse.Namespace) -> int:
         print(json.dumps(jobs, indent=1, default=str))
         return 0
     if not jobs:
-        print(f"no jobs in {getattr(store, 'path', 'the Supabase project')}")
+        print(f"no jobs in {getattr(store, 'path', 'the database')}")
         return 0
     print(
         f"{'job id':<22} {'status':<10} {'created':<20} {'duration':>9} "

@@ -34,12 +34,15 @@ MIN_SECRET = 4  # shorter values would mask ordinary words; the patterns below s
 
 # scheme://user:password@ — greedy up to the last '@' of the token, so an unencoded '@' in a
 # password is masked too
-_URL_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*:)[^\s]*@")
+# (one slash or more: a URL that went through a file path lost one of its two)
+_URL_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*:/+[^\s:/@'\"]*:)[^\s]*@")
 _PASSWORD_SETTING = re.compile(r"(?i)(?P<head>\bpassword\s*[=:]\s*)(?P<value>[^\s&;,'\"]+)")
 _BEARER = re.compile(r"(?i)(?P<head>\bbearer\s+)[A-Za-z0-9._\-~+/=]{8,}")
 # a secret setting inside a longer text, e.g. Hydra's override_dirname "kappa=1,storage.url=…"
 _SETTING_IN_TEXT = re.compile(
-    "(?P<head>(?:" + "|".join(re.escape(k) for k in SECRET_SETTINGS) + r")=)[^\s,]*"
+    "(?P<head>(?:"
+    + "|".join(re.escape(k) for k in SECRET_SETTINGS)
+    + r")=)(?:'[^']*'|\"[^\"]*\"|[^\s,\]]*)"  # a quoted value, or up to a space , or ]
 )
 
 _registered: set[str] = set()
@@ -54,7 +57,7 @@ def register(value: str | None) -> None:
 def _parts(value: str) -> set[str]:
     """A secret and the pieces of it that must not appear either (a URL's password)."""
     out = {value}
-    match = re.search(r"://[^\s:/@]*:([^\s]*)@", value)
+    match = re.search(r":/+[^\s:/@]*:([^\s]*)@", value)
     if match:
         out.update({match.group(1), unquote(match.group(1))})
     setting = _PASSWORD_SETTING.search(value)
@@ -80,7 +83,7 @@ def redact(text: str) -> str:
     for secret in known_secrets():
         if secret in text:
             text = text.replace(secret, MASK)
-    if "://" in text:
+    if ":/" in text:
         text = _URL_CREDENTIALS.sub(lambda m: f"{m.group('head')}{MASK}@", text)
     if "assword" in text or "ASSWORD" in text:
         text = _PASSWORD_SETTING.sub(lambda m: f"{m.group('head')}{MASK}", text)
@@ -106,7 +109,7 @@ def register_overrides(args: list[str]) -> None:
         key, sep, value = arg.partition("=")
         if sep and key.lstrip("+~") in SECRET_SETTINGS:
             register(value)
-        elif key == "--url":
+        elif key in ("--url", "--db", "--postgres"):  # --db may be given a URL by mistake
             register(value if sep else (args[i + 1] if i + 1 < len(args) else None))
 
 

@@ -155,21 +155,32 @@ def format_sweep(summary, row: dict, runs: list[dict], limit: int = 20) -> str:
     """The end-of-sweep report: pairs, aggregate, failures, and where to find everything."""
     lines = [format_pairs(pair_rows(runs)), format_aggregate(row)]
     if summary.total > limit:
-        lines.insert(
-            1, f"  … {summary.total - limit} more pairs (bilancio jobs show {summary.job_id})"
-        )
+        lines.insert(1, f"  … {summary.total - limit} more pairs ({show_command(summary)})")
     if summary.failures:
         lines.append(f"FAILED: {len(summary.failures)} job(s):")
         for num, overrides, error in summary.failures[:20]:
             lines.append(f"  #{num} [{' '.join(overrides)}]: {error}")
         if len(summary.failures) > 20:
-            lines.append(
-                f"  … {len(summary.failures) - 20} more (bilancio jobs show {summary.job_id})"
-            )
+            lines.append(f"  … {len(summary.failures) - 20} more ({show_command(summary)})")
     backend = summary.storage.get("backend")
     where = summary.storage.get("path") if backend == "sqlite" else f"{backend} database"
     lines.append(
-        f"job {summary.job_id} → {where}  (details: bilancio jobs show {summary.job_id};"
+        f"job {summary.job_id} → {where}  (details: {show_command(summary)};"
         f" Hydra outputs: {summary.sweep_dir})"
     )
     return "\n".join(lines)
+
+
+def show_command(summary) -> str:
+    """The `bilancio jobs show` command line that reads this sweep's job where it was stored."""
+    import shlex
+    from pathlib import Path
+
+    backend, args = summary.storage.get("backend"), ["bilancio", "jobs", "show", summary.job_id]
+    if backend == "postgres":
+        args.append("--postgres")  # the URL stays in $BILANCIO_DATABASE_URL
+    elif backend == "supabase":
+        args.append("--cloud")
+    elif Path(summary.storage.get("path", "")).resolve() != Path("bilancio.db").resolve():
+        args += ["--db", summary.storage["path"]]
+    return shlex.join(args)

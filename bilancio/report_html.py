@@ -18,7 +18,7 @@ from collections import defaultdict
 from typing import Any
 
 from bilancio.files import OutputError, write_atomically
-from bilancio.jobs_cli import DEFAULT_DB, export_rows, open_for_reading
+from bilancio.jobs_cli import add_source_options, export_rows, open_for_reading
 from bilancio.report import format_aggregate
 from bilancio.storage import StoreError
 
@@ -191,12 +191,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bilancio report", description=__doc__)
     parser.add_argument("job_id")
     parser.add_argument("-o", "--output", required=True, help="HTML file to write")
-    parser.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: ./{DEFAULT_DB})")
-    parser.add_argument("--cloud", action="store_true", help="read the Supabase project instead")
+    add_source_options(parser)
     args = parser.parse_args(argv)
     try:
         _pyplot()  # before reading anything: a missing extra changes no file
-        store = open_for_reading(args.db, args.cloud)
+        store = open_for_reading(args)
         job = store.get_job(args.job_id)
         runs = store.job_runs(args.job_id)
         write_atomically(args.output, render(job, runs))

@@ -62,6 +62,8 @@ SINGLE_VALUES = [
     ("storage=nosuch", ["invalid storage=nosuch", "allowed postgres, sqlite, supabase"]),
     ("storage.busy_timeout=0", ["invalid storage.busy_timeout=0", "positive number of seconds"]),
     ("job.heartbeat_seconds=-1", ["invalid job.heartbeat_seconds=-1", "seconds in (0, 10^6)"]),
+    ("job.id='a;rm -rf x'", ["invalid job.id='a;rm -rf x'", "letters, digits"]),
+    ("job.id=../up", ["invalid job.id='../up'", "letters, digits"]),
 ]
 
 

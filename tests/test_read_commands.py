@@ -61,6 +61,30 @@ def test_report_and_export_create_a_missing_folder_and_replace_files_whole(swept
     assert sorted(p.name for p in (swept / "out/new").iterdir()) == ["report.html"]  # no scraps
 
 
+def test_outputs_keep_links_devices_and_permissions(swept: Path) -> None:
+    import os
+    import stat
+
+    (swept / "target.csv").write_text("old\n")
+    (swept / "link.csv").symlink_to("target.csv")
+    (swept / "shared.html").write_text("old\n")
+    os.chmod(swept / "shared.html", 0o644)
+    assert bilancio("jobs", "export", "done", "-o", "link.csv", cwd=swept).returncode == 0
+    assert (swept / "link.csv").is_symlink()  # still a link, and the file it names is new
+    assert (swept / "target.csv").read_text().startswith("kappa,")
+    assert bilancio("report", "done", "-o", "shared.html", cwd=swept).returncode == 0
+    assert stat.S_IMODE((swept / "shared.html").stat().st_mode) == 0o644
+    assert bilancio("report", "done", "-o", "fresh.html", cwd=swept).returncode == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((swept / "fresh.html").stat().st_mode) == 0o666 & ~umask
+    # a device is written to, never replaced by a regular file
+    proc = bilancio("jobs", "export", "done", "-o", "/dev/null", cwd=swept)
+    assert proc.returncode == 0 and Path("/dev/null").is_char_device()
+    proc = bilancio("jobs", "export", "done", "-o", "/dev/stdout", cwd=swept)
+    assert proc.returncode == 0 and proc.stdout.startswith("kappa,")
+
+
 def test_an_output_under_a_file_is_a_clear_error(swept: Path) -> None:
     (swept / "notes.txt").write_text("mine\n")
     for args in (

@@ -10,6 +10,7 @@ by SIGINT/SIGTERM (exit 130/143) — whatever instant the signal lands.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ def run_sweep(
         check_options = getattr(launcher, "check_options", None)
         if check_options is not None:
             check_options()
+        _check_job_id(plan.job_id)
         first = plan.spec(plan.nums[0]).config
         storage = absolute_storage(first["storage"], _cwd(config))
         check_storage(storage)
@@ -94,6 +96,18 @@ def run_sweep(
         preflight(storage)
     Sweep(config, plan, launcher, storage).run()
     return [[]]
+
+
+JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,99}")
+
+
+def _check_job_id(job_id: str | None) -> None:
+    """A job id is typed in commands and names folders: keep it to a safe alphabet."""
+    if job_id is not None and not JOB_ID.fullmatch(str(job_id)):
+        raise SweepError(
+            f"invalid job.id={job_id!r}: allowed 1 to 100 letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
 
 
 def _check_heartbeat(value: Any) -> None:
