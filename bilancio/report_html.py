@@ -17,6 +17,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
+from bilancio.extras import MissingExtra
 from bilancio.files import OutputError, write_atomically
 from bilancio.jobs_cli import add_source_options, export_rows, open_for_reading
 from bilancio.report import format_aggregate
@@ -120,20 +121,16 @@ def delta_by_kappa(pairs: list[dict[str, Any]], plt: Any) -> Any:
     return figure
 
 
-class MissingExtra(RuntimeError):
-    """A package of an extra is not installed."""
-
-
 def _pyplot() -> Any:
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError:
+    except ImportError:  # not installed, or unimportable
         raise MissingExtra(
             "bilancio report needs matplotlib, which is not installed: "
-            "pip install 'bilancio[report]' (or uv run --extra report ...)"
+            "pip install 'bilancio[report]' (or, from a clone, uv run --extra report ...)"
         ) from None
     return plt
 
@@ -199,7 +196,7 @@ def main(argv: list[str]) -> int:
         job = store.get_job(args.job_id)
         runs = store.job_runs(args.job_id)
         write_atomically(args.output, render(job, runs))
-    except (StoreError, OutputError, MissingExtra) as err:
+    except (StoreError, OutputError) as err:  # MissingExtra included
         print(f"bilancio: {err}", file=sys.stderr)
         return 2
     print(f"report of job {args.job_id} → {args.output}", file=sys.stderr)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from .sweep_helpers import REPO, bilancio, rows
+from .sweep_helpers import SCRIPT as SCRIPT_PATH
 
 
 def _one_line_refusal(proc, *expected: str) -> str:
@@ -171,3 +172,60 @@ def test_the_readme_states_the_contract() -> None:
     section = readme.split("### Exit codes", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     codes = {int(c) for c in re.findall(r"^\| `(\d+)` \|", section, flags=re.M)}
     assert codes == {0, 1, 2, 130, 143}
+
+
+MISSING = """
+import sys
+for name in sys.argv[1].split(","):
+    sys.modules[name] = None  # as in an install without the extra
+sys.argv = ["bilancio", *sys.argv[2:]]
+from bilancio.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("missing", "args", "extra"),
+    [
+        ("psycopg", ["-m", "kappa=0.5,1", "storage=postgres"], "postgres"),
+        ("psycopg", ["db", "status", "--url", "postgresql://u@127.0.0.1:1/x"], "postgres"),
+        ("psycopg", ["jobs", "ls", "--postgres", "postgresql://u@127.0.0.1:1/x"], "postgres"),
+        ("supabase", ["-m", "kappa=0.5,1", "storage=supabase"], "cloud"),
+        ("supabase", ["jobs", "ls", "--cloud"], "cloud"),
+        ("modal", ["-m", "kappa=0.5,1", "+cloud=modal"], "cloud"),
+    ],
+)
+def test_a_missing_extra_is_named_not_a_traceback(tmp_path: Path, missing, args, extra) -> None:
+    import subprocess
+    import sys
+
+    env = {"BILANCIO_SUPABASE_URL": "https://x.supabase.co", "BILANCIO_SUPABASE_ANON_KEY": "k"}
+    proc = subprocess.run(
+        [sys.executable, "-c", MISSING, missing, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, **env},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"pip install 'bilancio[{extra}]'" in proc.stderr, proc.stderr
+    assert not (tmp_path / "bilancio.db").exists()
+
+
+def test_a_supabase_url_without_its_scheme(tmp_path: Path) -> None:
+    import os
+
+    env = {
+        **os.environ,
+        "BILANCIO_SUPABASE_URL": "myproject.supabase.co",
+        "BILANCIO_SUPABASE_SERVICE_KEY": "service-key-ABCDEF123456",
+    }
+    for args in (("-m", "kappa=0.5,1", "storage=supabase"), ("jobs", "ls", "--cloud")):
+        proc = __import__("subprocess").run(
+            [str(SCRIPT_PATH), *args], cwd=tmp_path, capture_output=True, text=True, env=env
+        )
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "https://<project>.supabase.co" in proc.stderr
+        assert "ABCDEF123456" not in proc.stderr

