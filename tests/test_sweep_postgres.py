@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from bilancio.storage import open_store
 
 from .conftest import SERVICE_KEY
@@ -77,3 +79,30 @@ def test_supabase_same_rows_as_sqlite(supabase_env, tmp_path) -> None:
     for table in ("jobs", "runs", "metrics", "job_events", "job_metrics"):
         assert SERVICE_KEY not in repr(a.table(table))
     assert SERVICE_KEY not in sb.stdout + sb.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("postgres:@", "nosuchrole:@"), 'role "nosuchrole" does not exist'),
+        (("?host=", "?sslmode=bogus&host="), 'invalid sslmode value: "bogus"'),
+    ],
+)
+def test_a_connection_the_server_refuses_is_not_retried(migrated_url, tmp_path, change, expected):
+    import time
+
+    url = migrated_url.replace(*change)
+    env = {**os.environ, "BILANCIO_DATABASE_URL": url}
+    start = time.monotonic()
+    proc = subprocess.run(
+        [str(SCRIPT), "-m", "kappa=0.5,1", "n_agents=20", "storage=postgres"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "PostgreSQL refused the connection" in proc.stderr and expected in proc.stderr
+    assert "not answering" not in proc.stderr  # said at once, not after retries
+    assert time.monotonic() - start < 15

@@ -124,6 +124,16 @@ class _Watchdog:
                     sock.close()
 
 
+# connection failures that waiting does not cure: the server answered, and said no (a role,
+# password or database that does not exist), or the URL holds an invalid setting
+_FOR_GOOD = ("FATAL:", "invalid ", "password authentication failed", "no pg_hba.conf entry")
+_PASSING = ("starting up", "shutting down", "too many", "recovery", "terminating")
+
+
+def _refused_for_good(reason: str) -> bool:
+    return any(m in reason for m in _FOR_GOOD) and not any(m in reason for m in _PASSING)
+
+
 class PostgresStore:
     def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES):
         self._url, self._retries = url, retries
@@ -190,6 +200,8 @@ class PostgresStore:
             except psycopg.OperationalError as err:
                 self._drop()
                 reason = redact(str(err).strip(), self._url)
+                if _refused_for_good(reason):  # a wrong role, password, database or option
+                    raise StoreError(f"PostgreSQL refused the connection: {reason}") from None
                 if attempt == attempts:
                     self._gave_up = True
                     raise StoreError(
@@ -209,9 +221,17 @@ class PostgresStore:
                     f"the database's schema is older than this bilancio "
                     f"({err.diag.message_primary}); run `bilancio db migrate`"
                 ) from None
+            except psycopg.ProgrammingError as err:
+                if self._conn is None:  # the URL itself could not be read
+                    raise StoreError(
+                        f"the PostgreSQL URL cannot be used: {redact(str(err).strip(), self._url)}"
+                    ) from None
+                raise StoreError(
+                    f"PostgreSQL refused the request: {redact(str(err), self._url)}"
+                ) from None
             except psycopg.Error as err:
                 raise StoreError(
-                    f"PostgreSQL refused the write: {redact(str(err), self._url)}"
+                    f"PostgreSQL refused the request: {redact(str(err), self._url)}"
                 ) from None
         raise AssertionError("unreachable")
 
