@@ -12,6 +12,7 @@ Three layers, each enough on its own for what it covers:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -132,17 +133,36 @@ def scrub(value: Any, path: str = "") -> Any:
 
 
 class RedactingStream(io.TextIOBase):
-    """A text stream that masks secrets in everything written through it (stdout, stderr)."""
+    """A text stream that masks secrets in everything written through it (stdout, stderr).
+
+    If its reader goes away (``bilancio … 2>&1 | head -1``), later output is dropped instead of
+    raising BrokenPipeError in the middle of a sweep: the results go to the database, and a
+    sweep must not stop because nobody is reading its progress any more."""
 
     def __init__(self, inner: TextIO):
         self.inner = inner
+        self.reader_gone = False
 
     def write(self, text: str) -> int:
-        self.inner.write(redact(text))
+        if not self.reader_gone:
+            try:
+                self.inner.write(redact(text))
+            except BrokenPipeError:
+                self._drop_output()
         return len(text)
 
     def flush(self) -> None:
-        self.inner.flush()
+        if not self.reader_gone:
+            try:
+                self.inner.flush()
+            except BrokenPipeError:
+                self._drop_output()
+
+    def _drop_output(self) -> None:
+        self.reader_gone = True
+        # so that Python's own flush at exit does not complain either
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.inner.fileno())
 
     def isatty(self) -> bool:
         return self.inner.isatty()

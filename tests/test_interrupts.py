@@ -201,3 +201,20 @@ def test_a_deferred_section_holds_a_signal_until_it_ends() -> None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@pytest.mark.parametrize("stream", ["stderr", "stdout"])
+def test_a_reader_that_goes_away_does_not_stop_the_sweep(tmp_path: Path, stream: str) -> None:
+    """`bilancio -m … 2>&1 | head -1`: the pipe closes after one line; the sweep goes on."""
+    args = [str(SCRIPT), "-m", "kappa=0.25,0.5,1,2", "mu=0,0.5,1", "seed=1,2,3", "n_agents=100"]
+    pipe = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    if stream == "stderr":
+        pipe = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+    proc = subprocess.Popen([*args, "job.id=pipe"], cwd=tmp_path, **pipe)
+    reader = proc.stdout if stream == "stdout" else proc.stderr
+    reader.readline()
+    reader.close()  # as `head -1` does
+    assert proc.wait(timeout=120) == 0
+    job = rows(tmp_path / "bilancio.db", "SELECT * FROM jobs")[0]
+    assert (job["status"], job["completed_runs"]) == ("completed", 72)
+    assert rows(tmp_path / "bilancio.db", "SELECT n_pairs FROM job_metrics")[0]["n_pairs"] == 36
