@@ -39,15 +39,38 @@ def main() -> None:
     except KeyboardInterrupt as err:  # Interrupted (SIGINT, SIGTERM) or a plain Ctrl-C
         if not getattr(err, "reported", False):
             name = err.name if isinstance(err, interrupts.Interrupted) else "SIGINT"
-            print(f"\nbilancio: interrupted ({name})", file=sys.stderr)
+            print(f"\nbilancio: interrupted ({name}){_after_the_sweep()}", file=sys.stderr)
         code = interrupts.exit_code(err)
     except BrokenPipeError:  # the reader went away (`bilancio jobs ls | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
         code = OK
+    interrupts.ignore()  # the outcome is decided: a signal now would only garble the exit
     sys.exit(code)
 
 
+def _after_the_sweep() -> str:
+    """What an interrupt that came after a sweep's last pair left undone."""
+    from bilancio.sweep.orchestrate import LAST_SWEEP
+
+    if not LAST_SWEEP or not LAST_SWEEP[-1].finished:
+        return ""
+    summary = LAST_SWEEP[-1]
+    if summary.aggregated:
+        return f" after job {summary.job_id} was complete; every result is stored"
+    return (
+        f" after every pair of job {summary.job_id} was stored, before its job_metrics were "
+        f"written; run the same command with job.id={summary.job_id} to write them"
+    )
+
+
 def dispatch(args: list[str]) -> int:
+    if args[:1] in (["--version"], ["-V"]):
+        import hydra
+
+        import bilancio
+
+        print(f"bilancio {bilancio.__version__} (Hydra {hydra.__version__})")
+        return OK
     if args and args[0] in SUBCOMMANDS:
         from bilancio import compat_cli, db_cli, jobs_cli, report_html, rerun_cli
 

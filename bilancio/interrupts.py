@@ -9,10 +9,12 @@ a job is never half-marked. Outside the main thread (where Python never runs sig
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -38,6 +40,8 @@ class Interrupted(KeyboardInterrupt):
 
 _depth = 0  # nesting of deferred sections in the main thread
 _pending: int | None = None  # the first signal that arrived inside one
+_raised: tuple[float, int] | None = None  # (when, signal) of the last Interrupted raised
+_hooks: list[Callable[[], None]] = []  # run just before an Interrupted is raised
 
 
 # Python cannot raise out of these (an at-fork hook, a finaliser): an exception there is
@@ -64,7 +68,31 @@ def _on_signal(signum: int, frame: Any) -> None:
     if _in_callback(frame):  # deliver it again a moment later, outside the callback
         threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
         return
+    global _raised
+    _raised = (time.monotonic(), signum)
+    for hook in list(_hooks):
+        with contextlib.suppress(Exception):  # a hook must never stop the interrupt
+            hook()
     raise Interrupted(signum)
+
+
+@contextmanager
+def on_interrupt(hook: Callable[[], None]) -> Iterator[None]:
+    """Run ``hook`` (quick, non-blocking) the moment an interrupt is raised inside the block,
+    e.g. to cut a connection a library is blocked on."""
+    _hooks.append(hook)
+    try:
+        yield
+    finally:
+        _hooks.remove(hook)
+
+
+def raised_since(moment: float) -> int | None:
+    """The signal of an Interrupted raised after ``moment`` (time.monotonic()), if any — for
+    code that calls a library which catches KeyboardInterrupt and raises something else."""
+    if _raised is not None and _raised[0] >= moment:
+        return _raised[1]
+    return None
 
 
 def install() -> None:
@@ -73,6 +101,13 @@ def install() -> None:
         return
     for signum in HANDLED:
         signal.signal(signum, _on_signal)
+
+
+def ignore() -> None:
+    """From now on SIGINT and SIGTERM do nothing (the process is about to exit)."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in HANDLED:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def installed() -> bool:

@@ -117,8 +117,17 @@ def _duration(job: dict[str, Any]) -> str:
     return f"{(end - start).total_seconds():.1f}s"
 
 
+def _live_counts(store: Any, job: dict[str, Any]) -> dict[str, Any]:
+    """A running (or stale) job's run counts as the runs table has them now: its row is
+    updated only by the heartbeat."""
+    if job["status"] == "running":
+        counts = store.run_counts(job["job_id"])
+        job["completed_runs"], job["failed_runs"] = counts["completed"], counts["failed"]
+    return job
+
+
 def _ls(store: Any, args: argparse.Namespace) -> int:
-    jobs = store.list_jobs(args.limit)
+    jobs = [_live_counts(store, j) for j in store.list_jobs(args.limit)]
     if args.json:
         print(json.dumps(jobs, indent=1, default=str))
         return 0
@@ -140,7 +149,7 @@ def _ls(store: Any, args: argparse.Namespace) -> int:
 
 
 def _show(store: Any, args: argparse.Namespace) -> int:
-    job = store.get_job(args.job_id)
+    job = _live_counts(store, store.get_job(args.job_id))
     runs = store.job_runs(args.job_id)
     if args.json:
         print(json.dumps({"job": job, "runs": runs}, indent=1, default=str))

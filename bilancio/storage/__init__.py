@@ -73,6 +73,10 @@ class Store(Protocol):
         """Runs of the job joined with their metrics, by job number and regime."""
         ...
 
+    def run_counts(self, job_id: str) -> dict[str, int]:
+        """{"completed": n, "failed": m}: the job's runs in the store now."""
+        ...
+
     def job_deltas(self, job_id: str) -> list[dict[str, Any]]:
         """job_num, regime, status and delta_total of every run of the job."""
         ...

@@ -24,11 +24,12 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from bilancio import interrupts
 from bilancio.redaction import redact as redact_text
 from bilancio.storage import DEFAULT_TIMEOUT, JobBusy, JobNotFound, StoreError, check_timeout
 from bilancio.storage.migrations import connect_timeout, redact
@@ -44,6 +45,7 @@ RETRIES = 6  # attempts after the first; backoff 0.1 s doubling, so about 6 s in
 FIRST_DELAY = 0.1  # seconds before the first retry; doubled after each one
 NOTE_EVERY = 5.0  # seconds between two "not answering" notes on stderr
 OPEN_ATTEMPTS = 2  # tries of the first connection of a store
+URGENT_S = 5.0  # a stopping sweep's last writes wait no longer than this
 
 
 def worst_case_wait(timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES) -> float:
@@ -93,6 +95,19 @@ class _Watchdog:
             if self._deadline < self._wakes_at:  # else it wakes in time and sees the new deadline
                 self._cond.notify()
 
+    def fire_now(self) -> None:
+        """Cut the watched connection at once (an interrupt arrived); never blocks: if the
+        watchdog's lock is busy, the deadline will cut it instead."""
+        if not self._cond.acquire(blocking=False):
+            return
+        try:
+            if self._sock is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.shutdown(socket.SHUT_RDWR)
+                self._fired = True
+        finally:
+            self._cond.release()
+
     def disarm(self) -> bool:
         """Stop watching (idempotent); True if the socket was shut down since :meth:`arm`."""
         with self._cond:
@@ -124,6 +139,14 @@ class _Watchdog:
                     sock.close()
 
 
+def _reraise_interrupt(started: float) -> None:
+    """psycopg may answer a Ctrl-C with an error of its own (the cancelled query's); the user
+    asked to stop, so the interrupt is what goes on, never a retry."""
+    signum = interrupts.raised_since(started)
+    if signum is not None:
+        raise interrupts.Interrupted(signum) from None
+
+
 # connection failures that waiting does not cure: the server answered, and said no (a role,
 # password or database that does not exist), or the URL holds an invalid setting
 _FOR_GOOD = ("FATAL:", "invalid ", "password authentication failed", "no pg_hba.conf entry")
@@ -145,6 +168,16 @@ class PostgresStore:
         # before any work is at risk, a server that cannot be reached (a wrong host, port or
         # URL) is reported after OPEN_ATTEMPTS tries instead of retried for minutes
         self._call(lambda conn: conn.execute("SELECT 1 FROM jobs LIMIT 0"), OPEN_ATTEMPTS)
+
+    @contextlib.contextmanager
+    def urgent(self) -> Iterator[None]:
+        """Last writes of a stopping sweep: one attempt, at most URGENT_S seconds."""
+        saved = self._retries, self._timeout, self._gave_up
+        self._retries, self._timeout, self._gave_up = 0, min(self._timeout, URGENT_S), False
+        try:
+            yield
+        finally:
+            self._retries, self._timeout, self._gave_up = saved
 
     # -- connection and retries --------------------------------------------------------------
 
@@ -169,11 +202,20 @@ class PostgresStore:
         """One try of ``work`` on a (new, if need be) connection, under the watchdog."""
         import psycopg
 
-        conn = self._connection()
+        started = time.monotonic()
+        try:
+            conn = self._connection()
+        except psycopg.Error:
+            _reraise_interrupt(started)
+            raise
         self._watchdog.arm(conn.fileno(), self._timeout)
         try:
-            return work(conn)
+            # Ctrl-C: psycopg cancels the query and waits for the server, which a stalled
+            # server never answers; cutting the socket ends that wait at once
+            with interrupts.on_interrupt(self._watchdog.fire_now):
+                return work(conn)
         except psycopg.Error:
+            _reraise_interrupt(started)
             if self._watchdog.disarm():
                 raise psycopg.OperationalError(
                     f"no answer within {self._timeout:g} s (storage.timeout)"
@@ -437,6 +479,13 @@ class PostgresStore:
             f"WHERE r.job_id = %s{limit} ORDER BY r.job_num, r.regime DESC",
             (job_id,),
         )
+
+    def run_counts(self, job_id: str) -> dict[str, int]:
+        rows = self._query(
+            "SELECT status, COUNT(*) AS n FROM runs WHERE job_id = %s GROUP BY status", (job_id,)
+        )
+        counts = {r["status"]: r["n"] for r in rows}
+        return {"completed": counts.get("completed", 0), "failed": counts.get("failed", 0)}
 
     def job_deltas(self, job_id: str) -> list[dict[str, Any]]:
         return self._query(

@@ -37,6 +37,7 @@ JSON_COLUMNS = {
     "job_metrics": ("raw_summary",),
 }
 BUSY_TIMEOUT_S = sdb.BUSY_TIMEOUT_S
+URGENT_S = 5.0  # a stopping sweep's last writes wait no longer than this
 F = TypeVar("F", bound=Callable[..., Any])
 RUN_COUNTS = (
     "completed_runs = (SELECT COUNT(*) FROM runs WHERE job_id = jobs.job_id "
@@ -74,6 +75,15 @@ class SQLiteStore:
             sdb.check_readable(self._db, self.path)
         else:
             sdb.prepare_for_writing(self._db, self.busy_timeout)
+
+    @contextmanager
+    def urgent(self) -> Iterator[None]:
+        """Last writes of a stopping sweep: wait for a lock for at most URGENT_S seconds."""
+        saved, self.busy_timeout = self.busy_timeout, min(self.busy_timeout, URGENT_S)
+        try:
+            yield
+        finally:
+            self.busy_timeout = saved
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -247,6 +257,10 @@ class SQLiteStore:
                 row["raw_metrics"] = json.loads(row["raw_metrics"])
             out.append(row)
         return out
+
+    @_guarded
+    def run_counts(self, job_id: str) -> dict[str, int]:
+        return _run_counts(self._db, job_id)
 
     @_guarded
     def job_deltas(self, job_id: str) -> list[dict[str, Any]]:

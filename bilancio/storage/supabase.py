@@ -8,9 +8,10 @@ messages: errors quote only the server's code and message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from bilancio.redaction import redact
@@ -35,6 +36,15 @@ class SupabaseStore:
     def __init__(self, *, write: bool = True, retries: int = RETRIES):
         self._client = get_supabase_client(write=write)
         self._retries = retries
+
+    @contextlib.contextmanager
+    def urgent(self) -> Iterator[None]:
+        """Last writes of a stopping sweep: no retries."""
+        saved, self._retries = self._retries, 0
+        try:
+            yield
+        finally:
+            self._retries = saved
 
     # -- requests and retries ----------------------------------------------------------------
 
@@ -127,6 +137,9 @@ class SupabaseStore:
             return q.execute().data
 
         return bool(self._call(request))
+
+    def run_counts(self, job_id: str) -> dict[str, int]:
+        return self._run_counts(job_id)
 
     def _run_counts(self, job_id: str) -> dict[str, int]:
         def count(status: str) -> int:

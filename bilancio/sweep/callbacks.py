@@ -8,6 +8,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from bilancio.interrupts import deferred
 from bilancio.storage import open_store
 from bilancio.sweep.aggregate import aggregate, pairs_from_runs
 from bilancio.sweep.orchestrate import LAST_SWEEP, SweepSummary
@@ -41,8 +42,10 @@ class JobMetricsCallback(Callback):
         if not LAST_SWEEP:
             return  # not a bilancio sweep (another sweeper ran): nothing to aggregate
         summary = LAST_SWEEP[-1]
-        result = write_job_metrics(summary)
-        print(
-            format_sweep(summary, result["row"], result["runs"], limit=REPORT_PAIRS),
-            file=sys.stdout,
-        )
+        with deferred():  # a Ctrl-C now waits until job_metrics are written and reported
+            result = write_job_metrics(summary)
+            summary.aggregated = True
+            print(
+                format_sweep(summary, result["row"], result["runs"], limit=REPORT_PAIRS),
+                file=sys.stdout,
+            )

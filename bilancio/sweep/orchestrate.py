@@ -10,6 +10,7 @@ by SIGINT/SIGTERM (exit 130/143) — whatever instant the signal lands.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
 
 from bilancio.interrupts import Interrupted, deferred
-from bilancio.redaction import redact
+from bilancio.redaction import redact, redact_override
 from bilancio.storage import JobBusy, Store, StoreError, absolute_storage, check_storage, open_store
 from bilancio.sweep import lease
 from bilancio.sweep.job import SAVE_FAILED, JobOutcome, failure_records
@@ -32,12 +33,7 @@ from bilancio.sweep.plan import SweepError, plan_sweep
 from bilancio.sweep.progress import Progress
 from bilancio.sweep.records import run_id
 from bilancio.sweep.reuse import reuse_completed
-from bilancio.sweep.sweepdir import (
-    SweepDirError,
-    write_job_marker,
-    write_job_overrides,
-    write_multirun,
-)
+from bilancio.sweep.sweepdir import SweepDirError, SweepFolder, write_job_overrides
 
 
 @dataclass
@@ -52,6 +48,8 @@ class SweepSummary:
     completed: int = 0
     failures: list[tuple[int, tuple[str, ...], str]] = field(default_factory=list)
     interrupted: str | None = None
+    finished: bool = False  # every pair ran and the job row was closed
+    aggregated: bool = False  # job_metrics were written (the callback)
 
 
 LAST_SWEEP: list[SweepSummary] = []  # the sweeps of this process, newest last
@@ -130,14 +128,18 @@ class Sweep:
         job = plan.spec(plan.nums[0]).config["job"]
         self.beat = float(job.get("heartbeat_seconds") or lease.BEAT_SECONDS)
         self.progress: Progress | None = None
+        self.heartbeat: lease.Heartbeat | None = None
         self.todo: list[int] = []
+        self.skipped = 0
 
     # -- before the job row: every refusal ----------------------------------------------------
 
     def _prepare(self) -> tuple[Store, str, dict[str, Any] | None]:
+        """Every check that can refuse the sweep, and every file it writes, before the job
+        row: a refusal (exit 2) leaves the database and the sweep folder as they were."""
+        folder = SweepFolder(Path(str(self.config.hydra.sweep.dir)))
         try:
-            folder = Path(str(self.config.hydra.sweep.dir))
-            write_multirun(folder, self.config)
+            folder.check_writable()
             store = open_store(self.storage)
             job_id = self.plan.job_id or fresh_id(store)
             existing = store.job_lease(job_id) if self.plan.job_id else None
@@ -146,8 +148,11 @@ class Sweep:
                 raise JobBusy(job_id, holder)
             if existing:
                 self._refuse_conflicts(store, job_id)
-            write_job_marker(folder, job_id, self.storage)
-        except (StoreError, SweepDirError) as err:
+            self.todo, self.skipped = self._pending(store, job_id)
+            self.folder = folder.claim(job_id, self.config, self.storage)
+            write_job_overrides(self.folder, ((n, self.plan.overrides_of(n)) for n in self.todo))
+        except (StoreError, SweepDirError, SweepError) as err:
+            folder.forget()
             raise refuse(str(err)) from None
         return store, job_id, existing
 
@@ -168,15 +173,11 @@ class Sweep:
     # -- the run ------------------------------------------------------------------------------
 
     def run(self) -> None:
-        try:
-            store, job_id, existing = self._prepare()
-        except SweepError as err:
-            raise refuse(str(err)) from None
+        store, job_id, existing = self._prepare()
         plan = self.plan
         plan.bind = {"job_id": job_id, "storage": self.storage}
-        summary = SweepSummary(job_id, self.storage, str(self.config.hydra.sweep.dir), plan.n_jobs)
+        summary = SweepSummary(job_id, self.storage, str(self.folder), plan.n_jobs, self.skipped)
         self.summary, self.store = summary, store
-        beat: lease.Heartbeat | None = None
         written = False
         try:
             with deferred():  # the row and the knowledge that it exists go together
@@ -186,21 +187,24 @@ class Sweep:
                 )
                 written = True
                 LAST_SWEEP.append(summary)
-            beat = lease.Heartbeat(self.storage, job_id, self.owner, self.beat).start()
+            self.heartbeat = lease.Heartbeat(self.storage, job_id, self.owner, self.beat).start()
             self._start(resumed)
             self._follow()
             self._finish()
+        except LeaseLost as err:
+            print(f"bilancio: {err}", file=sys.stderr)  # the job is the other process's now
+            summary.interrupted = str(err)
+            raise SystemExit(1) from None
         except JobBusy as err:
             if not written:  # another process created or took the job a moment ago
                 raise refuse(str(err)) from None
-            self._stopped(f"stopped: {err}", "interrupted")
+            print(f"bilancio: {err}; this process stops and leaves the job to it", file=sys.stderr)
+            summary.interrupted = str(err)
             raise SystemExit(1) from None
         except StoreError as err:
+            if not written:  # the job was never ours: nothing to mark
+                raise refuse(str(err)) from None
             self._database_failed(err)
-            raise SystemExit(1) from None
-        except SweepDirError as err:
-            print(f"bilancio: {err}; the sweep was stopped. {self._resume_hint()}", file=sys.stderr)
-            self._stopped(f"stopped: {err}; resume with job.id={summary.job_id}", "interrupted")
             raise SystemExit(1) from None
         except (KeyboardInterrupt, Interrupted) as err:
             if written:
@@ -211,13 +215,18 @@ class Sweep:
                 self._stopped(f"stopped by an internal error: {_describe(err)}", "failed")
             raise
         finally:
-            if beat is not None:
-                beat.stop()
+            self._stop_heartbeat()
+
+    def _stop_heartbeat(self) -> None:
+        """Before the job is finished or marked, so that no beat comes after the release."""
+        beat = getattr(self, "heartbeat", None)
+        if beat is not None:
+            beat.stop()
 
     def _start(self, resumed: bool) -> None:
         store, plan, summary = self.store, self.plan, self.summary
         store.add_event(summary.job_id, "resumed" if resumed else "created", {"jobs": plan.n_jobs})
-        todo = self._pending()
+        todo = self.todo
         if plan.spec(plan.nums[0]).config["job"].get("skip_completed"):
             todo, copied = reuse_completed(store, plan, summary.job_id, todo)
             summary.skipped += copied
@@ -230,7 +239,6 @@ class Sweep:
                 "launcher": type(self.launcher).__name__,
             },
         )
-        write_job_overrides(Path(summary.sweep_dir), ((n, plan.overrides_of(n)) for n in todo))
         print(
             f"bilancio: job {summary.job_id}: {plan.n_jobs} pairs ({summary.skipped} already "
             f"done) → {_where(self.storage)}",
@@ -238,16 +246,17 @@ class Sweep:
         )
         self.todo = todo
 
-    def _pending(self) -> list[int]:
-        done = self.store.completed_runs(self.summary.job_id)
-        todo = []
+    def _pending(self, store: Store, job_id: str) -> tuple[list[int], int]:
+        """(the job numbers still to run, how many pairs are already completed)."""
+        done = store.completed_runs(job_id)
+        todo, skipped = [], 0
         for num in self.plan.nums:
-            ids = [run_id(self.summary.job_id, num, r) for r in ("passive", "active")]
+            ids = [run_id(job_id, num, r) for r in ("passive", "active")]
             if any(i not in done for i in ids):
                 todo.append(num)
             else:
-                self.summary.skipped += 1
-        return todo
+                skipped += 1
+        return todo, skipped
 
     def _follow(self) -> None:
         self.progress = Progress(self.plan.n_jobs, skipped=self.summary.skipped, label="pairs")
@@ -256,6 +265,13 @@ class Sweep:
             for outcome in outcomes:
                 self._record(outcome)
                 self.progress.update(outcome.status != "completed")
+                if self.heartbeat.lost:
+                    raise LeaseLost(
+                        f"job {self.summary.job_id} was taken over by another process (this "
+                        "one's lease was not renewed in time, e.g. while it was stopped); "
+                        "stopping here and leaving the job to it. The pairs stored so far are "
+                        "kept."
+                    )
         finally:
             with deferred():
                 outcomes.close()  # stop the workers before the job is marked
@@ -275,7 +291,8 @@ class Sweep:
             self.summary.completed += 1
             return
         error = redact(outcome.error or "unknown error")
-        self.summary.failures.append((spec.job_num, spec.overrides, error))
+        shown = tuple(redact_override(o) for o in spec.overrides)
+        self.summary.failures.append((spec.job_num, shown, error))
         if not outcome.saved:  # the worker could not write its failure: write it from here
             self.store.save_runs(failure_records(spec, None, error), [])
 
@@ -287,6 +304,7 @@ class Sweep:
     def _finish(self) -> None:
         summary, failed = self.summary, len(self.summary.failures)
         error = f"{failed} of {self.plan.n_jobs} jobs failed" if failed else None
+        self._stop_heartbeat()
         with deferred():
             counts = self.store.finish_job(
                 summary.job_id, "failed" if failed else "completed", error, owner=self.owner
@@ -296,6 +314,7 @@ class Sweep:
                 "failed" if failed else "completed",
                 {**counts, "failed_jobs": failed},
             )
+            summary.finished = True
 
     # -- the ways a sweep stops early ---------------------------------------------------------
 
@@ -322,31 +341,58 @@ class Sweep:
 
     def _interrupted(self, err: BaseException) -> None:
         name = err.name if isinstance(err, Interrupted) else "SIGINT"
-        job_id, done = self.summary.job_id, self.summary.skipped + self.summary.completed
+        job_id = self.summary.job_id
         self.summary.interrupted = name
         note = (
-            f"interrupted ({name}) after {done} of {self.plan.n_jobs} pairs; resume with "
-            f"job.id={job_id}"
+            f"interrupted ({name}) after {self._pairs_stored()} of {self.plan.n_jobs} pairs; "
+            f"resume with job.id={job_id}"
         )
         self._stopped(note, "interrupted")
         print(f"\nbilancio: {note}: {resume_command(job_id)}", file=sys.stderr)
         if isinstance(err, Interrupted):
             err.reported = True
 
-    def _stopped(self, note: str, event: str) -> None:
-        """Mark the job failed with ``note`` (a second signal cannot cut this short); if the
-        database itself is down, say so."""
+    def _pairs_stored(self) -> int:
+        """Pairs completed in the store (workers may have stored pairs the main process had not
+        heard of yet); what this process counted if the database cannot say quickly."""
+        counted = self.summary.skipped + self.summary.completed
         try:
-            with deferred():
-                self.store.finish_job(self.summary.job_id, "failed", note, owner=self.owner)
-                self.store.add_event(self.summary.job_id, event, {"reason": redact(note)})
+            with _urgent(self.store):
+                return max(counted, self.store.run_counts(self.summary.job_id)["completed"] // 2)
+        except (StoreError, KeyboardInterrupt):
+            return counted
+
+    def _stopped(self, note: str, event: str) -> bool:
+        """Mark the job failed with ``note``: one quick try (the sweep is stopping); a second
+        Ctrl-C abandons it. True if the job was marked; otherwise say what is left."""
+        self._stop_heartbeat()
+        job_id = self.summary.job_id
+        try:
+            with _urgent(self.store):
+                self.store.finish_job(job_id, "failed", note, owner=self.owner)
+                self.store.add_event(job_id, event, {"reason": redact(note)})
+            return True
         except StoreError as err:
-            print(
-                f"bilancio: could not record the stop in the database ({redact(str(err))}); "
-                "the job stays 'running' there until it is resumed (its lease ends within "
-                f"{lease.LEASE_SECONDS:.0f} s, at once on this machine).",
-                file=sys.stderr,
-            )
+            reason = f"could not record the stop in the database ({redact(str(err))})"
+        except KeyboardInterrupt:
+            reason = "interrupted again while recording the stop"
+        print(
+            f"\nbilancio: {reason}; job {job_id} stays 'running' there until it is resumed "
+            f"(its lease ends within {lease.lease_seconds(self.beat):.0f} s, at once on this "
+            "machine).",
+            file=sys.stderr,
+        )
+        return False
+
+
+def _urgent(store: Store) -> Any:
+    """The store's quick mode for a stopping sweep's last writes (one short try)."""
+    urgent = getattr(store, "urgent", None)
+    return urgent() if urgent is not None else contextlib.nullcontext()
+
+
+class LeaseLost(RuntimeError):
+    """Another process took the job over while this one was running it."""
 
 
 def _where(storage: dict[str, Any]) -> str:

@@ -231,8 +231,7 @@ def _resolved_with(typed: DictConfig, values: list[tuple[str, Any]]) -> dict[str
         try:
             OmegaConf.update(scratch, key, value, merge=True)
         except OmegaConfBaseException as err:
-            reason = str(err).splitlines()[0]
-            raise SweepError(f"invalid {key}={value!r}: {reason}") from err
+            raise SweepError(_bad_value(key, value, err)) from err
     try:
         return OmegaConf.to_container(scratch, resolve=True)
     except OmegaConfBaseException as err:
@@ -246,11 +245,21 @@ def _checked_value(typed: DictConfig, key: str, value: Any) -> Any:
         OmegaConf.update(scratch, key, value, merge=True)
         found = OmegaConf.select(scratch, key, throw_on_missing=True)
     except OmegaConfBaseException as err:
-        reason = str(err).splitlines()[0]
-        raise SweepError(f"invalid {key}={value!r}: {reason}") from err
+        raise SweepError(_bad_value(key, value, err)) from err
     if OmegaConf.is_config(found):
         return OmegaConf.to_container(found, resolve=True)
     return found
+
+
+def _bad_value(key: str, value: Any, err: OmegaConfBaseException) -> str:
+    """bilancio's one-line message for a value the schema refuses (or an unknown key)."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    from bilancio.hydra_errors import allowed, unknown_key
+
+    if isinstance(err, ConfigAttributeError | ConfigKeyError):
+        return unknown_key(key)
+    return f"invalid {key}={value!r}: allowed {allowed(key)}"
 
 
 def _copy(node: Any) -> Any:

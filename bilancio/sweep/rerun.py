@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from bilancio.config import params_from_config
 from bilancio.model import ModelParams, ParameterError
-from bilancio.storage import JobNotFound, StoreError, absolute_storage, open_store
+from bilancio.storage import JobBusy, JobNotFound, StoreError, absolute_storage, open_store
+from bilancio.sweep import lease
 from bilancio.sweep.job import JobSpec
 from bilancio.sweep.plan import SWEPT, SweepError
 from bilancio.sweep.records import code_version, config_hash
@@ -82,6 +83,9 @@ def plan_rerun(config: DictConfig, swept: list[str]) -> StoredPlan:
             store.close()
     except (JobNotFound, StoreError) as err:
         raise SweepError(str(err)) from None
+    holder = lease.live_holder(stored)
+    if failed_only and holder:  # it would write into a job another process is running
+        raise SweepError(str(JobBusy(original, holder)))
     here = code_version()
     if stored.get("code_version") and stored["code_version"] != here:
         print(

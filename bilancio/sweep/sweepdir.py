@@ -1,10 +1,18 @@
 """The sweep's folder in Hydra's layout: ``multirun.yaml``, ``bilancio_job.json`` and one
 ``<job num>/.hydra/overrides.yaml`` per job. Nothing written here holds a secret: the composed
-config and every override pass through :mod:`bilancio.redaction` first."""
+config and every override pass through :mod:`bilancio.redaction` first.
+
+A folder belongs to one job. Hydra names it after the second the command started, so two sweeps
+started in the same second would share it; the second one writes into ``<folder>-<job id>``
+instead. A sweep that is refused leaves no file behind.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -13,6 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from bilancio.redaction import redact_override, scrub
 from bilancio.sweep.records import public_config
+
+MARKER = "bilancio_job.json"
 
 
 class SweepDirError(OSError):
@@ -27,27 +37,60 @@ def _fail(folder: Path, err: OSError) -> SweepDirError:
     )
 
 
-def write_multirun(folder: Path, config: DictConfig) -> None:
-    """multirun.yaml, the sweep's composed config. Written first of all, so a folder that
-    cannot be written stops the sweep before any database is opened or created."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        plain = scrub(OmegaConf.to_container(config, resolve=False))
-        OmegaConf.save(OmegaConf.create(plain), folder / "multirun.yaml")
-    except OSError as err:
-        raise _fail(folder, err) from None
+class SweepFolder:
+    """The folder of one sweep: checked before anything is stored, claimed once the job id is
+    known, removed again if the sweep is refused before it wrote anything."""
+
+    def __init__(self, folder: Path):
+        self.path = folder
+        self._made: list[Path] = []  # folders this sweep created, innermost last
+
+    def check_writable(self) -> None:
+        """Create the folder if need be and prove it can be written (no file is left)."""
+        try:
+            missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._made = list(reversed(missing))
+            fd, probe = tempfile.mkstemp(prefix=".bilancio-probe-", dir=self.path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            raise _fail(self.path, err) from None
+
+    def forget(self) -> None:
+        """The sweep was refused: remove the empty folders it created."""
+        for folder in reversed(self._made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty
+
+    def claim(self, job_id: str, config: DictConfig, storage: dict[str, Any]) -> Path:
+        """Write bilancio_job.json (claimed atomically) and multirun.yaml; the folder used."""
+        for folder in (self.path, self.path.with_name(f"{self.path.name}-{job_id}")):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                if _take(folder / MARKER, job_id, storage):
+                    plain = scrub(OmegaConf.to_container(config, resolve=False))
+                    OmegaConf.save(OmegaConf.create(plain), folder / "multirun.yaml")
+                    self.path = folder
+                    return folder
+            except OSError as err:
+                raise _fail(folder, err) from None
+        raise SweepDirError(f"the sweep folders {self.path} and {folder} belong to other jobs")
 
 
-def write_job_marker(folder: Path, job_id: str, storage: dict[str, Any]) -> None:
-    """bilancio_job.json: which job and database this folder belongs to, so that
-    ``bilancio rerun <this folder>`` finds it."""
+def _take(marker: Path, job_id: str, storage: dict[str, Any]) -> bool:
+    """Create the marker for ``job_id``; True if this job now owns the folder (or did)."""
+    stored = public_config({"storage": storage})["storage"]
     try:
-        stored = public_config({"storage": storage})["storage"]
-        (folder / "bilancio_job.json").write_text(
-            json.dumps({"job_id": job_id, "storage": stored}) + "\n"
-        )
-    except OSError as err:
-        raise _fail(folder, err) from None
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        try:
+            return json.loads(marker.read_text()).get("job_id") == job_id  # a resume
+        except (OSError, ValueError):
+            return False
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps({"job_id": job_id, "storage": stored}) + "\n")
+    return True
 
 
 def write_job_overrides(folder: Path, jobs: Iterable[tuple[int, tuple[str, ...]]]) -> None:
