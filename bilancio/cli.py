@@ -50,11 +50,11 @@ def main() -> None:
 
 def _after_the_sweep() -> str:
     """What an interrupt that came after a sweep's last pair left undone."""
-    from bilancio.sweep.orchestrate import LAST_SWEEP
-
-    if not LAST_SWEEP or not LAST_SWEEP[-1].finished:
+    orchestrate = sys.modules.get("bilancio.sweep.orchestrate")  # never import after a signal
+    sweeps = getattr(orchestrate, "LAST_SWEEP", None)
+    if not sweeps or not sweeps[-1].finished:
         return ""
-    summary = LAST_SWEEP[-1]
+    summary = sweeps[-1]
     if summary.aggregated:
         return f" after job {summary.job_id} was complete; every result is stored"
     return (

@@ -15,6 +15,7 @@ import pytest
 
 from .sweep_helpers import REPO, bilancio, rows
 from .sweep_helpers import SCRIPT as SCRIPT_PATH
+from .sweep_helpers import bilancio as bilancio_cmd
 
 
 def _one_line_refusal(proc, *expected: str) -> str:
@@ -99,6 +100,8 @@ def test_the_installed_command_refuses_the_same_way(tmp_path: Path) -> None:
         (["-m", "storage=glob(nomatch*)"], ["the sweep is empty: storage=glob(nomatch*)"]),
         (["-m", "kappa=interval(0.2,5)"], ["kappa=interval(0.2,5) is a continuous range"]),
         (["-m", "mu=0.5,1.5", "kappa=1,2"], ["invalid mu=1.5", "[0, 1]"]),
+        (["-m", "kappa=0.5,abc"], ["invalid kappa='abc': allowed a finite number > 0"]),
+        (["-m", "kapa=0.5,1"], ["unknown parameter kapa; did you mean kappa?"]),
         (["-m", "kappa=1,2", "hydra.sweeper.max_pairs=1"], ["2 pairs", "max_pairs=1"]),
         (["-m", "--cfg", "job"], ["Only one of --run, --multirun, --cfg"]),
         (["--config-dir", "/no/such/folder"], ["/no/such/folder", "not found"]),
@@ -229,3 +232,13 @@ def test_a_supabase_url_without_its_scheme(tmp_path: Path) -> None:
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert "https://<project>.supabase.co" in proc.stderr
         assert "ABCDEF123456" not in proc.stderr
+
+
+def test_version(tmp_path: Path) -> None:
+    import hydra
+
+    import bilancio
+
+    proc = bilancio_cmd("--version", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"bilancio {bilancio.__version__} (Hydra {hydra.__version__})"

@@ -143,18 +143,19 @@ def test_an_unwritable_sweep_folder_is_refused_before_anything_is_stored(tmp_pat
     assert not (tmp_path / "bilancio.db").exists()
 
 
-def test_a_sweep_folder_that_fills_up_stops_the_sweep_resumably(tmp_path: Path) -> None:
+def test_a_sweep_folder_that_fills_up_is_refused_before_the_job_starts(tmp_path: Path) -> None:
+    # the job folders are written before the job row, so a folder too small for them refuses
+    # the sweep with nothing stored, not a job that failed after 0 pairs
     with tmpfs(tmp_path / "tiny", "48k") as tiny:
         args = [*GRID, "n_agents=20", f"hydra.sweep.dir={tiny}/sweep", "job.id=folder-full"]
         proc = bilancio(*args, cwd=tmp_path)
-        assert proc.returncode == 1, proc.stderr
+        assert proc.returncode == 2, proc.stderr
         assert f"cannot write the sweep folder {tiny}/sweep" in proc.stderr
         assert "No space left on device" in proc.stderr and "Traceback" not in proc.stderr
-        job = _consistent(tmp_path / "bilancio.db")
-        assert job["status"] == "failed" and "resume with job.id=folder-full" in job["error"]
+        assert rows(tmp_path / "bilancio.db", "SELECT * FROM jobs") == []
         remount(tiny, "size=16m")
-        resumed = bilancio(*args, cwd=tmp_path)
-        assert resumed.returncode == 0, resumed.stderr
+        again = bilancio(*args, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
     _complete(tmp_path / "bilancio.db", 192)
 
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -218,3 +220,59 @@ def test_a_reader_that_goes_away_does_not_stop_the_sweep(tmp_path: Path, stream:
     job = rows(tmp_path / "bilancio.db", "SELECT * FROM jobs")[0]
     assert (job["status"], job["completed_runs"]) == ("completed", 72)
     assert rows(tmp_path / "bilancio.db", "SELECT n_pairs FROM job_metrics")[0]["n_pairs"] == 36
+
+
+def test_a_second_signal_while_the_database_is_locked(tmp_path: Path) -> None:
+    """Ctrl-C while a write waits for another process's lock, and Ctrl-C again while the job is
+    being marked: the command ends at once, says what it could not do, and how to resume."""
+    db = tmp_path / "bilancio.db"
+    args = ["-m", "kappa=range(1,400)", "n_agents=50", "storage.busy_timeout=30", "job.id=held"]
+    sweep = subprocess.Popen(
+        [str(SCRIPT), *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not db.exists() or not _runs(db):
+        assert sweep.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None);"
+            "db.execute('BEGIN EXCLUSIVE'); print('held', flush=True); time.sleep(60)",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        time.sleep(1.5)  # the sweep is now waiting for the lock
+        first = time.monotonic()
+        sweep.send_signal(signal.SIGINT)
+        time.sleep(1.5)  # now it is trying to mark the job, still locked out
+        sweep.send_signal(signal.SIGINT)
+        out, err = sweep.communicate(timeout=30)
+        took = time.monotonic() - first
+    finally:
+        holder.kill()
+    assert sweep.returncode == 130 and "Traceback" not in err
+    assert took < 8  # not the 30 s of storage.busy_timeout
+    assert "interrupted again while recording the stop; job held stays 'running'" in err
+    assert re.search(r"bilancio: interrupted \(SIGINT\) after \d+ of 399 pairs; resume", err)
+    resumed = subprocess.run(
+        [str(SCRIPT), *args], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert resumed.returncode == 0, resumed.stderr  # its lease ended with the process
+    _check_database(db, 399)
+
+
+def _runs(db: Path) -> int:
+    try:
+        return len(rows(db, "SELECT 1 FROM runs"))
+    except sqlite3.Error:
+        return 0

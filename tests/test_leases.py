@@ -144,3 +144,39 @@ def test_a_lease_held_on_another_machine_lasts_until_it_expires(tmp_path: Path) 
     assert resumed.returncode == 0, resumed.stderr
     job = rows(db, "SELECT * FROM jobs")[0]
     assert (job["status"], job["lease_owner"]) == ("completed", None)
+
+
+def test_a_process_that_lost_its_lease_stops(tmp_path: Path) -> None:
+    """Stopped long enough for its lease to end, a sweep is taken over by another process;
+    when it wakes up it stops instead of running the job a second time."""
+    db = tmp_path / "bilancio.db"
+    fast = [*LONG[:-1], "job.heartbeat_seconds=0.5"]  # a lease ends after 3 s
+    first = _start(tmp_path, "taken", fast)
+    _wait_for(db, first, 4)
+    first.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(4)  # its lease ends
+        second = _start(tmp_path, "taken", fast)
+        time.sleep(2)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    out, err = first.communicate(timeout=180)
+    assert first.returncode == 1, err
+    assert "was taken over by another process" in err
+    out2, err2 = second.communicate(timeout=180)
+    assert second.returncode == 0, err2
+    _every_pair_once(db, "taken", 80)
+    events = [e["event_type"] for e in rows(db, "SELECT event_type FROM job_events")]
+    assert events.count("completed") == 1 and "resumed" in events
+
+
+def test_failed_only_rerun_of_a_running_job_is_refused(tmp_path: Path) -> None:
+    first = _start(tmp_path, "live", LONG)
+    _wait_for(tmp_path / "bilancio.db", first, 4)
+    try:
+        proc = bilancio("rerun", "live", "--failed-only", cwd=tmp_path)
+        assert proc.returncode == 2
+        assert f"job live is being run by another process (pid {first.pid}" in proc.stderr
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)

@@ -196,6 +196,8 @@ def test_errors_and_tracebacks_carry_no_secret(where: str, tmp_path: Path) -> No
     else:
         assert "model failed while talking to" in proc.stdout + proc.stderr
     assert _leaks(PASSWORD, tmp_path, proc.stdout, proc.stderr) == []
+    if where == "run":  # the list of failed pairs keeps its shape
+        assert "  #0 [kappa=0.5 n_agents=20 job.id=bug-run]: RuntimeError" in proc.stdout
     shown = _run("jobs", "show", f"bug-{where}", cwd=tmp_path)
     assert shown.returncode == 0 and PASSWORD not in shown.stdout
     assert "failed" in shown.stdout

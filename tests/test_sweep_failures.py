@@ -7,9 +7,11 @@ bilancio sweeper, the launcher's worker processes, which inherit the patch by fo
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -196,6 +198,8 @@ def test_interrupted_sweep_is_marked_and_resumable(
         rf"job.id=stop-me: bilancio -m .* job.id=stop-me",
         stop[0],
     ), stop
+    stored = rows(db, "SELECT COUNT(*) AS n FROM runs WHERE status = 'completed'")[0]["n"] // 2
+    assert f"after {stored} of 300 pairs" in stop[0]  # workers' pairs included
     job = rows(db, "SELECT * FROM jobs")[0]
     assert job["status"] == "failed"
     assert "interrupted" in job["error"] and "resume with job.id=stop-me" in job["error"]
@@ -209,3 +213,39 @@ def test_interrupted_sweep_is_marked_and_resumable(
     job = rows(db, "SELECT * FROM jobs")[0]
     assert (job["status"], job["completed_runs"], job["failed_runs"]) == ("completed", 600, 0)
     assert rows(db, "SELECT COUNT(*) AS n FROM metrics")[0]["n"] == 600
+
+
+def test_sweeps_that_share_a_folder_name_each_get_their_own(tmp_path: Path) -> None:
+    """Hydra names the folder after the second a sweep started; two sweeps started in the same
+    second (here: the same folder given) never write into each other's folder."""
+    procs = [
+        subprocess.Popen(
+            [str(SCRIPT), *SWEEP, f"job.id=same-{i}", "hydra.sweep.dir=multirun/shared"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()
+    owners = {}
+    for marker in (tmp_path / "multirun").glob("shared*/bilancio_job.json"):
+        owners[marker.parent.name] = json.loads(marker.read_text())["job_id"]
+    assert sorted(owners.values()) == ["same-0", "same-1", "same-2"]
+    assert "shared" in owners and all(
+        name == "shared" or name == f"shared-{job}" for name, job in owners.items()
+    )
+
+
+def test_a_refused_sweep_leaves_no_folder(tmp_path: Path) -> None:
+    assert bilancio(*SWEEP, "job.id=kept", cwd=tmp_path).returncode == 0
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "multirun").rglob("*"))
+    time.sleep(1.1)  # a new second: Hydra would name a new folder
+    proc = bilancio(
+        "-m", "kappa=3,4,5", "n_agents=20", "maturity_days=5", "job.id=kept", cwd=tmp_path
+    )
+    assert proc.returncode == 2
+    after = sorted(p.relative_to(tmp_path) for p in (tmp_path / "multirun").rglob("*"))
+    assert after == before
