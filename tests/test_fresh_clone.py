@@ -46,7 +46,7 @@ def _pytest(clone: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BILANCIO_", "PYTEST_"))}
     env["PYTHONPATH"] = str(clone)  # the clone's bilancio, not the one this venv points at
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", *args],
         cwd=clone,
         env=env,
         capture_output=True,

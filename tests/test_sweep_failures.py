@@ -220,7 +220,7 @@ def test_sweeps_that_share_a_folder_name_each_get_their_own(tmp_path: Path) -> N
     second (here: the same folder given) never write into each other's folder."""
     procs = [
         subprocess.Popen(
-            [str(SCRIPT), *SWEEP, f"job.id=same-{i}", "hydra.sweep.dir=multirun/shared"],
+            [str(SCRIPT), *SWEEP, f"job.id=same-{i}", "hydra.sweep.dir=multirun/together"],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -231,11 +231,11 @@ def test_sweeps_that_share_a_folder_name_each_get_their_own(tmp_path: Path) -> N
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read()
     owners = {}
-    for marker in (tmp_path / "multirun").glob("shared*/bilancio_job.json"):
+    for marker in (tmp_path / "multirun").glob("together*/bilancio_job.json"):
         owners[marker.parent.name] = json.loads(marker.read_text())["job_id"]
     assert sorted(owners.values()) == ["same-0", "same-1", "same-2"]
-    assert "shared" in owners and all(
-        name == "shared" or name == f"shared-{job}" for name, job in owners.items()
+    assert "together" in owners and all(
+        name == "together" or name == f"together-{job}" for name, job in owners.items()
     )
 
 
