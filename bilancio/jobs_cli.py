@@ -207,15 +207,23 @@ EXPORT_COLUMNS = (
 )
 
 
-def _plain(value: Any) -> str:
-    """A number as plain decimal digits (never 1e-05), None as an empty cell."""
+INTEGER_COLUMNS = {"seed", "total_trades"}
+TEXT_COLUMNS = {"passive_run_id", "passive_status", "active_run_id", "active_status"}
+
+
+def _plain(value: Any, column: str) -> str:
+    """A number as plain decimal digits (never 1e-05), None as an empty cell. Real-valued
+    columns are always written as reals: SQLite hands back 1.0 as the integer 1, PostgreSQL
+    does not, and an export must not depend on the store."""
     from decimal import Decimal
 
     if value is None:
         return ""
-    if isinstance(value, float):
-        return format(Decimal(repr(value)), "f")
-    return str(value)
+    if column in TEXT_COLUMNS or isinstance(value, str):
+        return str(value)
+    if column in INTEGER_COLUMNS:
+        return str(int(value))
+    return format(Decimal(repr(float(value))), "f")
 
 
 def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -265,7 +273,7 @@ def _export(store: Any, args: argparse.Namespace) -> int:
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
-        writer.writerow([_plain(row[c]) for c in EXPORT_COLUMNS])
+        writer.writerow([_plain(row[c], c) for c in EXPORT_COLUMNS])
     if args.output == "-":
         sys.stdout.write(buffer.getvalue())
         return 0

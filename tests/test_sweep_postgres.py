@@ -54,6 +54,41 @@ def test_same_rows_as_sqlite(migrated_url: str, tmp_path) -> None:
     # the database URL is never stored with the results
     for table in ("jobs", "runs", "metrics", "job_events", "job_metrics"):
         assert migrated_url not in repr(a.table(table))
+    # the sweep's closing hint works as printed: the read commands read PostgreSQL too
+    assert "details: bilancio jobs show plan-sweep --postgres;" in pg.stdout
+    for args in (
+        ("jobs", "ls", "--postgres"),
+        ("jobs", "show", "plan-sweep", "--postgres"),
+        ("jobs", "export", "plan-sweep", "-o", "pg.csv", "--postgres"),
+        ("jobs", "ls", "--postgres", migrated_url),
+    ):
+        read = subprocess.run(
+            [str(SCRIPT), *args], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert read.returncode == 0, (args, read.stderr)
+        assert "plan-sweep" in read.stdout or args[1] == "export"
+    assert (
+        "job plan-sweep: completed"
+        in subprocess.run(
+            [str(SCRIPT), "jobs", "show", "plan-sweep", "--postgres"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    lite_csv = subprocess.run(
+        [str(SCRIPT), "jobs", "export", "plan-sweep", "-o", "lite.csv"], cwd=tmp_path
+    )
+    assert lite_csv.returncode == 0
+    assert (tmp_path / "pg.csv").read_text() == (tmp_path / "lite.csv").read_text()
+    refused = subprocess.run(
+        [str(SCRIPT), "jobs", "ls", "--db", migrated_url],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "use --postgres" in refused.stderr
 
 
 def test_supabase_same_rows_as_sqlite(supabase_env, tmp_path) -> None:
