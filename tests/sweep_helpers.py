@@ -34,3 +34,48 @@ def rows(db: Path, sql: str, *params: object) -> list[dict]:
         return [dict(r) for r in con.execute(sql, params)]
     finally:
         con.close()
+
+
+def start_sweep(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """The installed command in the background, its output captured."""
+    return subprocess.Popen(
+        [str(SCRIPT), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def stored_runs(db: Path) -> int:
+    """Runs in an SQLite file another process is writing (0 while its tables are being made)."""
+    try:
+        return len(rows(db, "SELECT 1 FROM runs")) if db.exists() else 0
+    except sqlite3.Error:
+        return 0
+
+
+def wait_for_runs(db: Path, proc: subprocess.Popen, runs: int, timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while stored_runs(db) < runs:
+        assert proc.poll() is None, "the sweep ended before it was expected to"
+        assert time.monotonic() < deadline, "no runs appeared"
+        time.sleep(0.02)
+
+
+def hold_write_lock(db: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process that takes the file's write lock and keeps it for ``seconds``; returns
+    once the lock is held."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None);"
+            "db.execute('BEGIN EXCLUSIVE'); print('held', flush=True);"
+            "time.sleep(float(sys.argv[2])); db.execute('ROLLBACK')",
+            str(db),
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder

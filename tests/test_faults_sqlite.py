@@ -12,15 +12,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from .sweep_helpers import SCRIPT, bilancio, rows
+from .sweep_helpers import bilancio, hold_write_lock, rows, start_sweep, wait_for_runs
 
 GRID = ["-m", "kappa=0.25,0.5,1,2", "concentration=0.5,1,2,5", "mu=0,0.5,1", "seed=1,2,3,4"]
 
@@ -85,40 +83,12 @@ def test_a_full_disk_stops_the_sweep_and_the_job_resumes_after(tmp_path: Path) -
         _complete(db, 192)
 
 
-def _stored(db: Path, runs: int) -> bool:
-    try:
-        return db.exists() and len(rows(db, "SELECT 1 FROM runs")) >= runs
-    except sqlite3.Error:  # the tables are still being made
-        return False
-
-
 def test_a_lock_held_longer_than_the_busy_timeout(tmp_path: Path) -> None:
     db = tmp_path / "bilancio.db"
     args = [*GRID, "n_agents=50", "storage.busy_timeout=1", "job.id=locked"]
-    sweep = subprocess.Popen(
-        [str(SCRIPT), *args],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not _stored(db, 10):
-        assert sweep.poll() is None and time.monotonic() < deadline
-        time.sleep(0.02)
-    holder = subprocess.Popen(  # another process takes the write lock and keeps it for 4 s
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None);"
-            "db.execute('BEGIN EXCLUSIVE'); print('held', flush=True); time.sleep(4);"
-            "db.execute('ROLLBACK')",
-            str(db),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
+    sweep = start_sweep(*args, cwd=tmp_path)
+    wait_for_runs(db, sweep, 10)
+    holder = hold_write_lock(db, 4)  # another process keeps the write lock for 4 s
     out, err = sweep.communicate(timeout=60)
     holder.wait(timeout=30)
     assert sweep.returncode == 1, err

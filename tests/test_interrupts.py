@@ -22,7 +22,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ import pytest
 from bilancio import interrupts
 from bilancio.storage import sqlite_db
 
-from .sweep_helpers import SCRIPT, rows
+from .sweep_helpers import SCRIPT, hold_write_lock, rows, start_sweep, wait_for_runs
 
 SMALL = ["-m", "kappa=0.5,1", "n_agents=20", "maturity_days=5", "job.id=instant"]
 
@@ -227,30 +226,10 @@ def test_a_second_signal_while_the_database_is_locked(tmp_path: Path) -> None:
     being marked: the command ends at once, says what it could not do, and how to resume."""
     db = tmp_path / "bilancio.db"
     args = ["-m", "kappa=range(1,400)", "n_agents=50", "storage.busy_timeout=30", "job.id=held"]
-    sweep = subprocess.Popen(
-        [str(SCRIPT), *args],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not db.exists() or not _runs(db):
-        assert sweep.poll() is None and time.monotonic() < deadline
-        time.sleep(0.02)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None);"
-            "db.execute('BEGIN EXCLUSIVE'); print('held', flush=True); time.sleep(60)",
-            str(db),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    sweep = start_sweep(*args, cwd=tmp_path)
+    wait_for_runs(db, sweep, 1)
+    holder = hold_write_lock(db, 60)
     try:
-        assert holder.stdout.readline().strip() == "held"
         time.sleep(1.5)  # the sweep is now waiting for the lock
         first = time.monotonic()
         sweep.send_signal(signal.SIGINT)
@@ -269,10 +248,3 @@ def test_a_second_signal_while_the_database_is_locked(tmp_path: Path) -> None:
     )
     assert resumed.returncode == 0, resumed.stderr  # its lease ended with the process
     _check_database(db, 399)
-
-
-def _runs(db: Path) -> int:
-    try:
-        return len(rows(db, "SELECT 1 FROM runs"))
-    except sqlite3.Error:
-        return 0
