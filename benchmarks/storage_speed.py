@@ -20,8 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bilancio.rows import JobRecord, MetricsRecord, RunRecord, run_id  # noqa: E402
 from bilancio.storage import migrations, open_store  # noqa: E402
-from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, run_id  # noqa: E402
 
 
 def _records(job_id: str, pairs: int) -> tuple[list[RunRecord], list[MetricsRecord]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 
-from bilancio.storage import StoreError
+from bilancio.errors import StoreError
 
 
 class MissingExtra(StoreError):

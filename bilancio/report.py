@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bilancio.model import ModelParams, PairResult
 
 
@@ -184,3 +186,62 @@ def show_command(summary) -> str:
     elif Path(summary.storage.get("path", "")).resolve() != Path("bilancio.db").resolve():
         args += ["--db", summary.storage["path"]]
     return shlex.join(args)
+
+
+EXPORT_COLUMNS = (
+    "kappa",
+    "concentration",
+    "mu",
+    "monotonicity",
+    "seed",
+    "face_value",
+    "outside_mid_ratio",
+    "delta_passive",
+    "delta_active",
+    "trading_effect",
+    "trading_relief_ratio",
+    "phi_passive",
+    "phi_active",
+    "passive_run_id",
+    "passive_status",
+    "active_run_id",
+    "active_status",
+    "total_trades",
+)
+
+
+def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per pair, from a store's job_runs."""
+    pairs: dict[tuple, dict[str, Any]] = {}
+    for run in runs:
+        pair = pairs.setdefault(pair_key(run), {})
+        pair[run["regime"]] = run
+    out = []
+    for num in sorted(pairs):
+        p, a = pairs[num].get("passive", {}), pairs[num].get("active", {})
+        any_run = p or a
+        config = any_run.get("config") or {}
+        raw = a.get("raw_metrics") or p.get("raw_metrics") or {}
+        out.append(
+            {
+                "kappa": any_run.get("kappa"),
+                "concentration": any_run.get("concentration"),
+                "mu": any_run.get("mu"),
+                "monotonicity": config.get("monotonicity"),
+                "seed": any_run.get("seed"),
+                "face_value": config.get("face_value"),
+                "outside_mid_ratio": any_run.get("outside_mid_ratio"),
+                "delta_passive": p.get("delta_total"),
+                "delta_active": a.get("delta_total"),
+                "trading_effect": a.get("trading_effect"),
+                "trading_relief_ratio": raw.get("trading_relief_ratio"),
+                "phi_passive": p.get("phi_total"),
+                "phi_active": a.get("phi_total"),
+                "passive_run_id": p.get("run_id"),
+                "passive_status": p.get("status"),
+                "active_run_id": a.get("run_id"),
+                "active_status": a.get("status"),
+                "total_trades": a.get("total_trades"),
+            }
+        )
+    return out

@@ -7,21 +7,16 @@ against δ_active, and δ against κ by μ. Plots need matplotlib (`pip install 
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import io
 import json
 import statistics
-import sys
 from collections import defaultdict
 from typing import Any
 
 from bilancio.extras import MissingExtra
-from bilancio.files import OutputError, write_atomically
-from bilancio.jobs_cli import add_source_options, export_rows, open_for_reading
-from bilancio.report import format_aggregate
-from bilancio.storage import StoreError
+from bilancio.report import export_rows, format_aggregate
 
 PARAMETERS = ("kappa", "concentration", "mu", "outside_mid_ratio", "seed")
 LABELS = {"kappa": "κ", "concentration": "c", "mu": "μ", "outside_mid_ratio": "ρ", "seed": "seed"}
@@ -121,7 +116,7 @@ def delta_by_kappa(pairs: list[dict[str, Any]], plt: Any) -> Any:
     return figure
 
 
-def _pyplot() -> Any:
+def require_pyplot() -> Any:
     try:
         import matplotlib
 
@@ -137,7 +132,7 @@ def _pyplot() -> Any:
 
 def render(job: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     """The HTML page (plots embedded as PNG data, no external file or script)."""
-    plt = _pyplot()
+    plt = require_pyplot()
     pairs = [
         {**r, **{p: float(r[p]) for p in PARAMETERS if r[p] is not None}} for r in export_rows(runs)
     ]
@@ -182,22 +177,3 @@ def render(job: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         f"<h2>Config</h2><pre>{html.escape(json.dumps(config, indent=1, default=str))}</pre>"
         "</body></html>"
     )
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="bilancio report", description=__doc__)
-    parser.add_argument("job_id")
-    parser.add_argument("-o", "--output", required=True, help="HTML file to write")
-    add_source_options(parser)
-    args = parser.parse_args(argv)
-    try:
-        _pyplot()  # before reading anything: a missing extra changes no file
-        store = open_for_reading(args)
-        job = store.get_job(args.job_id)
-        runs = store.job_runs(args.job_id)
-        write_atomically(args.output, render(job, runs))
-    except (StoreError, OutputError) as err:  # MissingExtra included
-        print(f"bilancio: {err}", file=sys.stderr)
-        return 2
-    print(f"report of job {args.job_id} → {args.output}", file=sys.stderr)
-    return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from bilancio.compat_cli import overrides_for
+from bilancio.cli.compat import overrides_for
 from bilancio.storage import open_store
 
 from .sweep_helpers import SCRIPT, rows

@@ -48,7 +48,7 @@ def test_rerun_failed_only_completes_the_same_job(in_process, monkeypatch, tmp_p
     monkeypatch.setattr(job_module, "_run_pair", flaky)
     assert in_process(*SWEEP, "job.id=orig") == 1
     monkeypatch.setattr(job_module, "_run_pair", real)
-    from bilancio import rerun_cli
+    from bilancio.cli import rerun as rerun_cli
 
     assert rerun_cli.main(["orig", "--failed-only"]) == 0
     db = tmp_path / "bilancio.db"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bilancio.rows import JobRecord, MetricsRecord, RunRecord, run_id
 from bilancio.storage import JobNotFound, open_store
-from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, run_id
 
 
 @pytest.fixture(params=["sqlite", "postgres", "supabase"])

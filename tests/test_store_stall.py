@@ -137,7 +137,7 @@ def test_storage_timeout_must_be_a_positive_finite_number(value) -> None:
 
 
 def test_db_timeout_option_is_checked(capsys) -> None:
-    from bilancio import db_cli
+    from bilancio.cli import db as db_cli
 
     with pytest.raises(SystemExit) as exit_info:
         db_cli.main(["status", "--timeout", "0"])

@@ -8,8 +8,8 @@ from typing import Any
 
 import bilancio
 from bilancio.model import MODEL_VERSION
+from bilancio.rows import as_row
 from bilancio.sweep.job import JobSpec, compute_job, save_computed, store_for
-from bilancio.sweep.records import as_row
 
 SECRET_KEYS = (
     "BILANCIO_SUPABASE_URL",

@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord
-
-
-class StoreError(RuntimeError):
-    """A store could not be opened or written; the message says which and why (never a secret)."""
+from bilancio.errors import StoreError  # noqa: E402  (defined below the stores and extras)
+from bilancio.rows import JobRecord, MetricsRecord, RunRecord
 
 
 class JobNotFound(StoreError):

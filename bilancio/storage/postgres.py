@@ -31,9 +31,9 @@ from typing import Any, TypeVar
 
 from bilancio import interrupts
 from bilancio.redaction import redact as redact_text
+from bilancio.rows import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
 from bilancio.storage import DEFAULT_TIMEOUT, JobBusy, JobNotFound, StoreError, check_timeout
 from bilancio.storage.migrations import connect_timeout, redact
-from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
 
 T = TypeVar("T")
 RUN_COUNTS = (

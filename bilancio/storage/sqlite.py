@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bilancio.redaction import redact
+from bilancio.rows import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
 from bilancio.storage import JobBusy, JobNotFound, StoreError
 from bilancio.storage import sqlite_db as sdb
-from bilancio.sweep.records import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
 
 JSON_COLUMNS = {
     "jobs": (

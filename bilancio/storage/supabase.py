@@ -15,16 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from bilancio.redaction import redact
+from bilancio.rows import METRIC_COLUMNS, JobRecord, MetricsRecord, RunRecord, as_row, now_iso
 from bilancio.storage import JobBusy, JobNotFound, StoreError
 from bilancio.storage.supabase_client import get_supabase_client
-from bilancio.sweep.records import (
-    METRIC_COLUMNS,
-    JobRecord,
-    MetricsRecord,
-    RunRecord,
-    as_row,
-    now_iso,
-)
 
 T = TypeVar("T")
 PAGE = 1000  # Supabase's default maximum rows per response

@@ -15,17 +15,9 @@ from typing import Any
 
 from bilancio.config import params_from_config
 from bilancio.model import ModelParams, PairResult, generate, simulate_scenario
+from bilancio.rows import MetricsRecord, RunRecord, now_iso, run_id
 from bilancio.storage import Store, StoreError, open_store
-from bilancio.sweep.records import (
-    MetricsRecord,
-    RunRecord,
-    config_hash,
-    metrics_record,
-    now_iso,
-    public_config,
-    run_id,
-    run_record,
-)
+from bilancio.sweep.records import config_hash, metrics_record, public_config, run_record
 
 REGIMES = ("passive", "active")
 SAVE_FAILED = "saving results failed"

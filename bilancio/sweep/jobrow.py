@@ -9,9 +9,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from bilancio.redaction import redact_override
+from bilancio.rows import JobRecord, new_job_id
 from bilancio.storage import Store
 from bilancio.sweep import lease
-from bilancio.sweep.records import JobRecord, code_version, new_job_id, public_config
+from bilancio.sweep.records import code_version, public_config
 
 
 def job_record(plan: Any, config: DictConfig, job_id: str, owner: str, beat: float) -> JobRecord:

@@ -2,7 +2,7 @@
 
 bilancio's own launchers (``pool``, ``modal``) take resolved job specs; Hydra's basic launcher
 is replaced by running the jobs right here, one after another; any other Hydra launcher gets
-one override list per job and composes and runs it itself (``bilancio.cli._task``).
+one override list per job and composes and runs it itself (``bilancio.cli.hydra_app._task``).
 """
 
 from __future__ import annotations

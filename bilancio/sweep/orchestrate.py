@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bilancio.interrupts import Interrupted, deferred
 from bilancio.redaction import redact, redact_override
+from bilancio.rows import run_id
 from bilancio.storage import JobBusy, Store, StoreError, absolute_storage, check_storage, open_store
 from bilancio.sweep import lease
 from bilancio.sweep.job import SAVE_FAILED, JobOutcome, failure_records
@@ -31,7 +32,6 @@ from bilancio.sweep.jobrow import fresh_id, job_record, resume_command
 from bilancio.sweep.launching import execute
 from bilancio.sweep.plan import SweepError, plan_sweep
 from bilancio.sweep.progress import Progress
-from bilancio.sweep.records import run_id
 from bilancio.sweep.reuse import reuse_completed
 from bilancio.sweep.sweepdir import SweepDirError, SweepFolder, write_job_overrides
 

@@ -132,7 +132,7 @@ def compare(store: Any, original: str, rerun: str) -> list[str]:
             differences.append(f"#{key[0]} {key[1]}: not in {original}")
             continue
         if old["status"] != "completed":
-            continue  # nothing to compare with (rerun_cli counts these)
+            continue  # nothing to compare with (bilancio.cli.rerun counts these)
         if old["status"] != new["status"]:
             differences.append(f"#{key[0]} {key[1]}: status {old['status']} → {new['status']}")
         a, b = old.get("raw_metrics") or {}, new.get("raw_metrics") or {}

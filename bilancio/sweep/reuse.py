@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from bilancio.config import params_from_config
+from bilancio.rows import METRIC_COLUMNS, MetricsRecord, run_id
 from bilancio.storage import Store
-from bilancio.sweep.records import METRIC_COLUMNS, MetricsRecord, run_id, run_record
+from bilancio.sweep.records import run_record
 
 
 def reuse_completed(store: Store, plan: Any, job_id: str, todo: list[int]) -> tuple[list, int]:

@@ -220,7 +220,7 @@ def dry_run_report(options: dict[str, Any], specs: Iterable[JobSpec], count: int
 
 def _save_batch(store: Any, result: list[dict[str, Any]]) -> None:
     """The rows of a whole batch in one write (one transaction for SQLite)."""
-    from bilancio.sweep.records import MetricsRecord, RunRecord
+    from bilancio.rows import MetricsRecord, RunRecord
 
     store.save_runs(
         [RunRecord(**r) for item in result for r in item["runs"]],

@@ -35,12 +35,11 @@ def main(argv: list[str]) -> int:
         hydra_args.append("rerun.failed_only=true")
     if args.db:
         hydra_args.append(f"storage.path={args.db}")
-    from bilancio import cli
+    from bilancio.cli.hydra_app import run_hydra
     from bilancio.sweep.orchestrate import LAST_SWEEP
 
     earlier = len(LAST_SWEEP)
-    cli.terminate_as_interrupt()
-    code = cli.run_hydra(hydra_args)
+    code = run_hydra(hydra_args)
     sweeps = LAST_SWEEP[earlier:]
     if not sweeps:
         return code or 2

@@ -8,13 +8,11 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from bilancio.cli.common import add_source_options, open_for_reading
 from bilancio.files import OutputError, write_atomically
-from bilancio.report import format_aggregate, format_pairs, pair_key, pair_rows
+from bilancio.report import EXPORT_COLUMNS, export_rows, format_aggregate, format_pairs, pair_rows
 from bilancio.storage import StoreError
-from bilancio.storage.sqlite import SQLiteStore
 from bilancio.sweep import lease
-
-DEFAULT_DB = "bilancio.db"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,49 +30,6 @@ def _parser() -> argparse.ArgumentParser:
         if p is not export:
             p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
-
-
-def add_source_options(parser: argparse.ArgumentParser) -> None:
-    """--db FILE | --postgres [URL] | --cloud: where a read command finds the results."""
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: ./{DEFAULT_DB})")
-    where.add_argument(
-        "--postgres",
-        nargs="?",
-        const="",
-        metavar="URL",
-        help="read a PostgreSQL database instead (URL default: $BILANCIO_DATABASE_URL)",
-    )
-    where.add_argument(
-        "--cloud",
-        action="store_true",
-        help="read the Supabase project of $BILANCIO_SUPABASE_URL instead",
-    )
-
-
-def open_existing(path: str) -> SQLiteStore:
-    """Open a database strictly for reading: a missing file is an error, not a new empty
-    database, and nothing in the file is changed."""
-    if "://" in path or path.startswith(("postgres:", "postgresql:")):
-        raise StoreError(
-            "--db takes an SQLite file; for a PostgreSQL database use --postgres (the URL from "
-            "$BILANCIO_DATABASE_URL, or --postgres URL)"
-        )
-    return SQLiteStore(path, read_only=True)
-
-
-def open_for_reading(args: argparse.Namespace) -> Any:
-    """The store a read command names: an existing SQLite file (read-only), a PostgreSQL
-    database, or the Supabase project of the environment (with the anon key)."""
-    if args.cloud:
-        from bilancio.storage.supabase import SupabaseStore
-
-        return SupabaseStore(write=False)
-    if args.postgres is not None:
-        from bilancio.storage import open_store
-
-        return open_store({"backend": "postgres", "url": args.postgres or None}, read_only=True)
-    return open_existing(args.db)
 
 
 def main(argv: list[str]) -> int:
@@ -185,28 +140,6 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-EXPORT_COLUMNS = (
-    "kappa",
-    "concentration",
-    "mu",
-    "monotonicity",
-    "seed",
-    "face_value",
-    "outside_mid_ratio",
-    "delta_passive",
-    "delta_active",
-    "trading_effect",
-    "trading_relief_ratio",
-    "phi_passive",
-    "phi_active",
-    "passive_run_id",
-    "passive_status",
-    "active_run_id",
-    "active_status",
-    "total_trades",
-)
-
-
 INTEGER_COLUMNS = {"seed", "total_trades"}
 TEXT_COLUMNS = {"passive_run_id", "passive_status", "active_run_id", "active_status"}
 
@@ -224,43 +157,6 @@ def _plain(value: Any, column: str) -> str:
     if column in INTEGER_COLUMNS:
         return str(int(value))
     return format(Decimal(repr(float(value))), "f")
-
-
-def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per pair, from a store's job_runs."""
-    pairs: dict[tuple, dict[str, Any]] = {}
-    for run in runs:
-        pair = pairs.setdefault(pair_key(run), {})
-        pair[run["regime"]] = run
-    out = []
-    for num in sorted(pairs):
-        p, a = pairs[num].get("passive", {}), pairs[num].get("active", {})
-        any_run = p or a
-        config = any_run.get("config") or {}
-        raw = a.get("raw_metrics") or p.get("raw_metrics") or {}
-        out.append(
-            {
-                "kappa": any_run.get("kappa"),
-                "concentration": any_run.get("concentration"),
-                "mu": any_run.get("mu"),
-                "monotonicity": config.get("monotonicity"),
-                "seed": any_run.get("seed"),
-                "face_value": config.get("face_value"),
-                "outside_mid_ratio": any_run.get("outside_mid_ratio"),
-                "delta_passive": p.get("delta_total"),
-                "delta_active": a.get("delta_total"),
-                "trading_effect": a.get("trading_effect"),
-                "trading_relief_ratio": raw.get("trading_relief_ratio"),
-                "phi_passive": p.get("phi_total"),
-                "phi_active": a.get("phi_total"),
-                "passive_run_id": p.get("run_id"),
-                "passive_status": p.get("status"),
-                "active_run_id": a.get("run_id"),
-                "active_status": a.get("status"),
-                "total_trades": a.get("total_trades"),
-            }
-        )
-    return out
 
 
 def _export(store: Any, args: argparse.Namespace) -> int:

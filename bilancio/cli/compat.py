@@ -59,9 +59,8 @@ def overrides_for(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    from bilancio import cli
+    from bilancio.cli.hydra_app import run_hydra
 
     hydra_args = overrides_for(argv)
     print("bilancio " + shlex.join(hydra_args), file=sys.stderr)
-    cli.terminate_as_interrupt()
-    return cli.run_hydra(hydra_args)
+    return run_hydra(hydra_args)

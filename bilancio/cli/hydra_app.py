@@ -1,0 +1,80 @@
+"""``bilancio key=value ...`` and ``bilancio -m ...``: the Hydra application."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from bilancio import redaction
+from bilancio.cli import FAILED, OK, USAGE
+
+
+def run_once(cfg: Any) -> None:
+    """Run one pair (passive and active) for the composed config and print its metrics."""
+    from bilancio.config import params_from_config
+    from bilancio.model import simulate_pair
+    from bilancio.report import format_pair
+
+    params = params_from_config(cfg)
+    print(format_pair(params, simulate_pair(params)))
+
+
+def run_hydra(args: list[str]) -> int:
+    """Run ``bilancio <args>`` through Hydra; the exit code (1 if a sweep had failures)."""
+    import hydra
+
+    from bilancio.config import register_configs
+    from bilancio.hydra_errors import explain
+    from bilancio.sweep.orchestrate import LAST_SWEEP
+
+    register_configs()
+    earlier = len(LAST_SWEEP)
+    saved, sys.argv = sys.argv, ["bilancio", *args]
+    # Hydra prints its own errors and exits 1 unless HYDRA_FULL_ERROR=1; with it set, they
+    # reach us and become bilancio's one-line messages (a user who set it keeps tracebacks)
+    user_wants_tracebacks = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        main = hydra.main(
+            version_base="1.3", config_path="pkg://bilancio.conf", config_name="config"
+        )
+        app = main(_task)
+        app()
+    except Exception as err:
+        message = None if user_wants_tracebacks else explain(err)
+        if message is None:
+            raise
+        print(f"bilancio: {redaction.redact(message)}", file=sys.stderr)
+        return USAGE
+    finally:
+        sys.argv = saved
+        if not user_wants_tracebacks:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+    sweeps = LAST_SWEEP[earlier:]
+    return FAILED if any(s.failures or s.interrupted for s in sweeps) else OK
+
+
+def _task(cfg: Any) -> object:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from bilancio.model import ParameterError
+
+    if HydraConfig.get().mode == RunMode.MULTIRUN:  # a job launched by a non-bilancio launcher
+        from bilancio.sweep.job import JobSpec, run_job
+
+        spec = JobSpec(
+            cfg.job.id,
+            cfg.job.num,
+            OmegaConf.to_container(cfg, resolve=True),
+            tuple(HydraConfig.get().overrides.task),
+        )
+        return run_job(spec).to_dict()
+    try:
+        run_once(cfg)
+    except ParameterError as err:
+        print(f"bilancio: {err}", file=sys.stderr)
+        sys.exit(USAGE)
+    return None

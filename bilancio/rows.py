@@ -1,0 +1,109 @@
+"""The rows bilancio stores (SCHEMA.md) and the identities that key them.
+
+Plain dataclasses, below both the sweep (which makes them) and the stores (which write them):
+:func:`as_row` gives what a store writes. JSON-valued columns hold JSON-serialisable Python
+values here and are encoded by the store that needs it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def as_row(record: Any) -> dict[str, Any]:
+    """A record's columns as a dict (shallow: ``dataclasses.asdict`` deep-copies every nested
+    config, which cost more than the simulation itself in large sweeps)."""
+    return dict(vars(record))
+
+
+JOB_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes (0/o, 1/l/i)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_job_id() -> str:
+    """``YYYYMMDD-HHMMSS-xxxx``: sorts by time, short to type, random enough to be unique."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{''.join(secrets.choice(JOB_ID_ALPHABET) for _ in range(4))}"
+
+
+def run_id(job_id: str, job_num: int, regime: str) -> str:
+    return f"{job_id}-{job_num:05d}-{regime}"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: str
+    sweep_type: str
+    n_agents: int
+    maturity_days: int
+    kappas: list[float]
+    concentrations: list[float]
+    mus: list[float]
+    outside_mid_ratios: list[float]
+    seeds: list[int]
+    total_runs: int
+    overrides: list[str]
+    config: dict[str, Any]
+    code_version: str
+    description: str | None = None
+    cloud: bool = False
+    status: str = "running"
+    created_at: str = field(default_factory=now_iso)
+    lease_owner: str | None = None  # the process running the job (bilancio.sweep.lease)
+    lease_expires_at: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    job_id: str
+    job_num: int
+    regime: str
+    status: str
+    kappa: float
+    concentration: float
+    mu: float
+    outside_mid_ratio: float
+    seed: int
+    config: dict[str, Any]
+    config_hash: str
+    execution_time_ms: int | None = None
+    error: str | None = None
+    modal_call_id: str | None = None
+    created_at: str = field(default_factory=now_iso)
+    completed_at: str | None = None
+
+
+# the value columns of a metrics row (besides its keys, raw_metrics and created_at)
+METRIC_COLUMNS = (
+    "delta_total",
+    "phi_total",
+    "n_defaults",
+    "n_clears",
+    "time_to_stability",
+    "trading_effect",
+    "total_trades",
+    "total_trade_volume",
+)
+
+
+@dataclass(frozen=True)
+class MetricsRecord:
+    run_id: str
+    job_id: str
+    delta_total: float | None
+    phi_total: float | None
+    n_defaults: int
+    n_clears: int
+    time_to_stability: int | None
+    trading_effect: float | None
+    total_trades: int | None
+    total_trade_volume: float | None
+    raw_metrics: dict[str, Any]
+    created_at: str = field(default_factory=now_iso)
