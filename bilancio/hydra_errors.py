@@ -99,7 +99,16 @@ def _missing_option(text: str) -> str:
         return _first_line(Exception(text))
     group, _, name = found.group(1).rpartition("/")
     choices = ", ".join(options) if options else "none found"
-    return f"invalid {group}={name}: no such option in the config group {group}; allowed {choices}"
+    places = [
+        path.replace("bilancio-experiments://", "")
+        for path in re.findall(r"path=(\S+)", text.split("Config search path", 1)[-1])
+        if not path.startswith(("pkg://hydra.conf", "structured://"))
+    ]
+    where = f" (looked in {', '.join(places)})" if places and group == "experiments" else ""
+    return (
+        f"invalid {group}={name}: no such option in the config group {group}; allowed "
+        f"{choices}{where}"
+    )
 
 
 def _unparsable(override: str) -> str:

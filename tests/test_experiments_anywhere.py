@@ -1,0 +1,189 @@
+"""Experiments are found from any directory and from an installed wheel (issue 11, item 1).
+
+Every command here runs from a temporary directory, never from the repository root; the wheel
+test builds the wheel with ``uv build`` and installs it into a fresh virtual environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.sweep_helpers import REPO, SCRIPT, bilancio, rows
+
+SHIPPED = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
+
+
+def _experiment(folder: Path, name: str, description: str, kappas: str = "0.5,1.0") -> None:
+    (folder / "experiments").mkdir(parents=True, exist_ok=True)
+    (folder / "experiments" / f"{name}.yaml").write_text(
+        "# @package _global_\n"
+        "n_agents: 12\n"
+        f"job:\n  description: {description}\n"
+        f"hydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      kappa: {kappas}\n"
+    )
+
+
+def _jobs(db: Path) -> list[dict]:
+    return rows(db, "SELECT job_id, description, total_runs, status FROM jobs")
+
+
+def test_the_top_level_experiments_folder_is_the_shipped_one() -> None:
+    # edited at the top level, shipped inside the package: one set of files, not two copies
+    assert (REPO / "experiments").resolve() == (REPO / "bilancio/conf/experiments").resolve()
+    assert SHIPPED == ["balanced_grid", "seed_smoke"]
+
+
+def test_a_shipped_experiment_runs_from_any_directory(tmp_path: Path) -> None:
+    result = bilancio("+experiments=seed_smoke", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (job,) = _jobs(tmp_path / "bilancio.db")
+    # seed_smoke.yaml: kappa 0.5,1.0 -> 2 pairs, 4 runs, with its own description
+    assert job["total_runs"] == 4 and job["status"] == "completed"
+    assert job["description"].startswith("seed smoke test")
+    sql = "SELECT DISTINCT json_extract(config, '$.n_agents') AS n FROM runs"
+    n = rows(tmp_path / "bilancio.db", sql)
+    assert n == [{"n": 50}]
+
+
+def test_an_unknown_experiment_is_refused_with_the_list_and_where_it_looked(
+    tmp_path: Path,
+) -> None:
+    _experiment(tmp_path, "mine", "my own")
+    result = bilancio("+experiments=nosuch", cwd=tmp_path)
+    assert result.returncode == 2
+    message = result.stderr.strip()
+    assert "invalid experiments=nosuch" in message
+    assert "allowed balanced_grid, mine, seed_smoke" in message
+    assert str(tmp_path / "experiments") in message and "pkg://bilancio.conf" in message
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "bilancio.db").exists()
+
+
+def test_the_users_own_experiments_folder_is_found_first(tmp_path: Path) -> None:
+    _experiment(tmp_path, "mine", "my own", kappas="0.25,0.5,2")
+    _experiment(tmp_path, "seed_smoke", "my seed smoke", kappas="3")
+    assert bilancio("+experiments=mine", cwd=tmp_path).returncode == 0
+    assert bilancio("+experiments=seed_smoke", cwd=tmp_path).returncode == 0
+    jobs = {j["description"]: j for j in _jobs(tmp_path / "bilancio.db")}
+    assert jobs["my own"]["total_runs"] == 6  # 3 kappas x 2 regimes
+    assert jobs["my seed smoke"]["total_runs"] == 2  # ./experiments replaces the shipped file
+    kappas = rows(tmp_path / "bilancio.db", "SELECT DISTINCT kappa FROM runs ORDER BY kappa")
+    assert [k["kappa"] for k in kappas] == [0.25, 0.5, 2.0, 3.0]
+
+
+def test_config_dir_and_hydra_searchpath_hold_experiments(tmp_path: Path) -> None:
+    _experiment(tmp_path / "a", "from_a", "from --config-dir")
+    _experiment(tmp_path / "b", "from_b", "from hydra.searchpath")
+    work = tmp_path / "work"
+    work.mkdir()
+    searchpath = f"hydra.searchpath=[file://{tmp_path / 'b'}]"
+    assert (
+        bilancio("--config-dir", str(tmp_path / "a"), "+experiments=from_a", cwd=work).returncode
+        == 0
+    )
+    assert bilancio(searchpath, "+experiments=from_b", cwd=work).returncode == 0
+    jobs = sorted(j["description"] for j in _jobs(work / "bilancio.db"))
+    assert jobs == ["from --config-dir", "from hydra.searchpath"]
+
+
+def test_help_lists_the_experiments_group(tmp_path: Path) -> None:
+    _experiment(tmp_path, "mine", "my own")
+    result = bilancio("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    group = result.stdout.split("\nexperiments:", 1)[1].split("\n", 1)[0]
+    assert group.split() == ["balanced_grid,", "mine,", "seed_smoke"]
+
+
+def _complete(line: str, cwd: Path) -> list[str]:
+    env = {**os.environ, "COMP_LINE": line}
+    result = subprocess.run(
+        [str(SCRIPT), "-sc", "query=bash"], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_completion_offers_groups_not_the_current_directory(tmp_path: Path) -> None:
+    for name in (".git", ".venv", "tests"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "tests" / "x.yaml").write_text("a: 1\n")
+    _experiment(tmp_path, "mine", "my own")
+    assert _complete("bilancio +", tmp_path) == ["+cloud=", "+experiments=", "+hydra", "+storage="]
+    offered = _complete("bilancio +experiments=", tmp_path)
+    assert offered == ["+experiments=balanced_grid", "+experiments=mine", "+experiments=seed_smoke"]
+
+
+# -- the installed wheel -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """bilancio built with ``uv build`` and installed, without extras, into a fresh venv."""
+    uv = shutil.which("uv")
+    assert uv, "the suite needs uv (pip install uv), as the README says"
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [uv, "build", "--wheel", "--out-dir", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = out.glob("bilancio-*.whl")
+    venv = out / "venv"
+    subprocess.run(
+        [uv, "venv", "--python", sys.executable, str(venv)], check=True, capture_output=True
+    )
+    subprocess.run(
+        [uv, "pip", "install", "--python", str(venv / "bin" / "python"), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    return wheel
+
+
+def test_the_wheel_ships_the_experiments_and_their_plugin(installed_wheel: Path) -> None:
+    names = set(zipfile.ZipFile(installed_wheel).namelist())
+    for name in SHIPPED:
+        assert f"bilancio/conf/experiments/{name}.yaml" in names
+    assert "hydra_plugins/bilancio_experiments/search_path.py" in names
+    assert not any(n.startswith(("tests/", "experiments/")) for n in names)
+
+
+def test_the_installed_wheel_runs_experiments_from_a_temporary_directory(
+    installed_wheel: Path, tmp_path: Path
+) -> None:
+    command = installed_wheel.parent / "venv" / "bin" / "bilancio"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(command), *args], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+
+    done = run("+experiments=seed_smoke")
+    assert done.returncode == 0, done.stderr
+    assert _jobs(tmp_path / "bilancio.db")[0]["total_runs"] == 4
+    # the installed package's own files, not this checkout's
+    where = run("--info", "searchpath").stdout
+    assert "pkg://bilancio.conf" in where
+    shown = subprocess.run(
+        [
+            str(installed_wheel.parent / "venv" / "bin" / "python"),
+            "-c",
+            "import bilancio; print(bilancio.__file__)",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert str(REPO) not in shown and "venv" in shown
+    refused = run("+experiments=nosuch")
+    assert refused.returncode == 2 and "allowed balanced_grid, seed_smoke" in refused.stderr
+    assert "experiments:" in run("--help").stdout
