@@ -94,6 +94,9 @@ class BilancioConfig:
     job: JobConfig = field(default_factory=JobConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     rerun: RerunConfig = field(default_factory=RerunConfig)
+    # for optimising sweepers (hydra/sweeper=optuna): what each job returns, one of
+    # trading_effect, delta_passive, delta_active; null: the job's outcome as a dict
+    objective: str | None = None
 
 
 def register_configs() -> None:

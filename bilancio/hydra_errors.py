@@ -55,6 +55,15 @@ def _raised_by_hydra(err: BaseException) -> bool:
 
 def _composition(err: ConfigCompositionException) -> str:
     text, cause = str(err), err.__cause__
+    plugin = re.search(r"Key '(\w+)' not in '(\w+?)(Sweeper|Launcher)Conf'", text)
+    if plugin:
+        key, name, kind = plugin.group(1), plugin.group(2), plugin.group(3).lower()
+        return (
+            f"hydra.{kind}.{key} is not an option of the {name} {kind} in use; a config "
+            f"written for another {kind} needs that {kind} chosen on the command line, e.g. "
+            f"hydra/{kind}=optuna (bilancio's own choice of {kind} takes precedence over one "
+            "made inside an experiment)"
+        )
     override = _override_in(text)
     key = getattr(cause, "full_key", None) or override.partition("=")[0].lstrip("+~")
     if isinstance(cause, ConfigAttributeError | ConfigKeyError) or "Could not override" in text:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -75,13 +76,15 @@ def test_the_required_experiments_exist() -> None:
 def test_every_experiment_composes(path: Path, monkeypatch, hydra_restore_singletons) -> None:
     text = path.read_text()
     assert text.startswith("# @package _global_")
-    assert f"uv run bilancio +experiments={path.stem}" in text.split("\n\n")[0]
+    header = text.split("\n\n")[0]
+    # the header's command, run from any directory, is what is composed here
+    (command,) = re.findall(r"^# Run from any directory: +bilancio (.+)$", header, re.M)
+    overrides = command.split()
+    assert f"+experiments={path.stem}" in overrides
     monkeypatch.chdir(REPO)
     register_configs()
     with initialize_config_module(version_base="1.3", config_module="bilancio.conf"):
-        cfg = compose(
-            config_name="config", overrides=[f"+experiments={path.stem}"], return_hydra_config=True
-        )
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
     task = OmegaConf.to_container(cfg, resolve=False)
     task.pop("hydra")
     params_from_config(task)  # the experiment's own values are valid

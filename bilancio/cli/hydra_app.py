@@ -42,6 +42,16 @@ def run_hydra(args: list[str]) -> int:
         app = main(_task)
         app()
     except Exception as err:
+        from bilancio.sweep import foreign
+
+        if isinstance(err, foreign.TaskSetupError):
+            print(f"bilancio: {err}", file=sys.stderr)
+            return USAGE
+        if foreign.OPEN:  # another sweeper or its launcher raised: the job is still closed
+            reason = f"the sweep stopped: {_describe(err)}"
+            foreign.finish_open(reason)
+            print(f"bilancio: {redaction.redact(reason)}", file=sys.stderr)
+            return FAILED
         message = None if user_wants_tracebacks else explain(err)
         if message is None:
             raise
@@ -62,6 +72,12 @@ def _task(cfg: Any) -> object:
 
     from bilancio.model import ParameterError
 
+    if HydraConfig.get().mode == RunMode.MULTIRUN and (
+        os.environ.get("BILANCIO_SWEEP") or cfg.job.num is None
+    ):
+        from bilancio.sweep.foreign import run_task
+
+        return run_task(cfg)  # a job of another Hydra sweeper (basic, optuna, …)
     if HydraConfig.get().mode == RunMode.MULTIRUN:  # a job launched by a non-bilancio launcher
         from bilancio.sweep.job import JobSpec, run_job
 
@@ -78,3 +94,8 @@ def _task(cfg: Any) -> object:
         print(f"bilancio: {err}", file=sys.stderr)
         sys.exit(USAGE)
     return None
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__

@@ -84,7 +84,15 @@ class Store(Protocol):
 
     def set_reused(self, job_id: str, count: int) -> None: ...
 
+    def set_job_grid(self, job_id: str, grid: dict[str, Any]) -> None:
+        """Set the job's size and swept values (``JOB_GRID`` columns) once they are known: a
+        sweep run by another Hydra sweeper learns them only as it goes."""
+        ...
+
     def close(self) -> None: ...
+
+
+JOB_GRID = ("total_runs", "kappas", "concentrations", "mus", "outside_mid_ratios", "seeds")
 
 
 def absolute_storage(settings: dict[str, Any], cwd: str) -> dict[str, Any]:

@@ -32,7 +32,14 @@ from typing import Any, TypeVar
 from bilancio import interrupts
 from bilancio.redaction import redact as redact_text
 from bilancio.rows import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
-from bilancio.storage import DEFAULT_TIMEOUT, JobBusy, JobNotFound, StoreError, check_timeout
+from bilancio.storage import (
+    DEFAULT_TIMEOUT,
+    JOB_GRID,
+    JobBusy,
+    JobNotFound,
+    StoreError,
+    check_timeout,
+)
 from bilancio.storage.migrations import connect_timeout, redact
 
 T = TypeVar("T")
@@ -447,6 +454,17 @@ class PostgresStore:
         self._call(
             lambda conn: conn.execute(
                 "UPDATE jobs SET reused_runs = %s WHERE job_id = %s", (count, job_id)
+            )
+        )
+
+    def set_job_grid(self, job_id: str, grid: dict[str, Any]) -> None:
+        fields = {k: grid[k] for k in JOB_GRID if k in grid}
+        if not fields:
+            return
+        sets = ", ".join(f"{k} = %s" for k in fields)
+        self._call(
+            lambda conn: conn.execute(
+                f"UPDATE jobs SET {sets} WHERE job_id = %s", (*fields.values(), job_id)
             )
         )
 

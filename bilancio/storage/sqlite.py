@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from bilancio.redaction import redact
 from bilancio.rows import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
-from bilancio.storage import JobBusy, JobNotFound, StoreError
+from bilancio.storage import JOB_GRID, JobBusy, JobNotFound, StoreError
 from bilancio.storage import sqlite_db as sdb
 
 JSON_COLUMNS = {
@@ -186,6 +186,16 @@ class SQLiteStore:
     def set_reused(self, job_id: str, count: int) -> None:
         with self._write() as db:
             db.execute("UPDATE jobs SET reused_runs = ? WHERE job_id = ?", (count, job_id))
+
+    @_guarded
+    def set_job_grid(self, job_id: str, grid: dict[str, Any]) -> None:
+        fields = _encode("jobs", {k: grid[k] for k in JOB_GRID if k in grid})
+        fields.pop("cloud", None)
+        if not fields:
+            return
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self._write() as db:
+            db.execute(f"UPDATE jobs SET {sets} WHERE job_id = ?", (*fields.values(), job_id))
 
     # -- reads -------------------------------------------------------------------------------
 

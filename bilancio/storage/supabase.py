@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from bilancio.redaction import redact
 from bilancio.rows import METRIC_COLUMNS, JobRecord, MetricsRecord, RunRecord, as_row, now_iso
-from bilancio.storage import JobBusy, JobNotFound, StoreError
+from bilancio.storage import JOB_GRID, JobBusy, JobNotFound, StoreError
 from bilancio.storage.supabase_client import get_supabase_client
 
 T = TypeVar("T")
@@ -266,6 +266,16 @@ class SupabaseStore:
                 .execute()
             )
         )
+
+    def set_job_grid(self, job_id: str, grid: dict[str, Any]) -> None:
+        fields = {k: grid[k] for k in JOB_GRID if k in grid}
+        for key in ("kappas", "concentrations", "mus", "outside_mid_ratios"):
+            if key in fields:
+                fields[key] = [float(v) for v in fields[key]]
+        if fields:
+            self._call(
+                lambda: self._client.table("jobs").update(fields).eq("job_id", job_id).execute()
+            )
 
     def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
         jobs = self._select("jobs", order=[("created_at", True), ("job_id", True)], limit=limit)

@@ -75,6 +75,9 @@ def run_sweep(
             plan = plan_rerun(config, swept)
         else:
             plan = plan_sweep(config, hydra_context.config_loader, swept, max_pairs=max_pairs)
+        from bilancio.sweep.foreign import check_objective
+
+        check_objective(OmegaConf.select(config, "objective"))
         check_options = getattr(launcher, "check_options", None)
         if check_options is not None:
             check_options()
@@ -92,7 +95,12 @@ def run_sweep(
     preflight = getattr(launcher, "preflight", None)
     if preflight is not None:  # launcher-specific checks, before anything is written
         preflight(storage)
-    Sweep(config, plan, launcher, storage).run()
+    sweep = Sweep(config, plan, launcher, storage)
+    sweep.run()
+    from bilancio.sweep import callbacks
+
+    if not callbacks.configured(config):  # a hand-built config without bilancio's callback
+        callbacks.report_sweep(sweep.summary)
     return [[]]
 
 
