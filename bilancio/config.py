@@ -41,6 +41,9 @@ class JobConfig:
     id: str | None = None  # give an existing id to resume that job
     description: str | None = None
     num: int | None = None  # set by the sweeper for each job; not for users
+    # set by bilancio's sweeper for a generic Hydra launcher: the file of resolved pairs one
+    # Hydra job runs (<sweep dir>/batches/<k>.json); not for users
+    batch: str | None = None
     # reuse runs already completed in the store with the same parameters and model version
     skip_completed: bool = False
     # seconds between a running sweep's heartbeats (its lease on the job row and its progress

@@ -68,26 +68,17 @@ def run_hydra(args: list[str]) -> int:
 def _task(cfg: Any) -> object:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
-    from omegaconf import OmegaConf
 
     from bilancio.model import ParameterError
 
-    if HydraConfig.get().mode == RunMode.MULTIRUN and (
-        os.environ.get("BILANCIO_SWEEP") or cfg.job.num is None
-    ):
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        if cfg.job.batch:  # a batch of pairs from bilancio's sweeper, on a generic launcher
+            from bilancio.sweep.launching import run_batch
+
+            return run_batch(cfg.job.batch)
         from bilancio.sweep.foreign import run_task
 
         return run_task(cfg)  # a job of another Hydra sweeper (basic, optuna, …)
-    if HydraConfig.get().mode == RunMode.MULTIRUN:  # a job launched by a non-bilancio launcher
-        from bilancio.sweep.job import JobSpec, run_job
-
-        spec = JobSpec(
-            cfg.job.id,
-            cfg.job.num,
-            OmegaConf.to_container(cfg, resolve=True),
-            tuple(HydraConfig.get().overrides.task),
-        )
-        return run_job(spec).to_dict()
     try:
         run_once(cfg)
     except ParameterError as err:

@@ -1,25 +1,39 @@
 """Sending a plan's jobs to a launcher and getting one outcome per job back.
 
 bilancio's own launchers (``pool``, ``modal``) take resolved job specs; Hydra's basic launcher
-is replaced by running the jobs right here, one after another; any other Hydra launcher gets
-one override list per job and composes and runs it itself (``bilancio.cli.hydra_app._task``).
+is replaced by running the jobs right here, one after another; any other Hydra launcher (joblib,
+submitit, SLURM) gets batches of pairs, one Hydra job per batch of a few seconds' work: each
+Hydra job reads its batch file and runs the pairs (``run_batch``).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobStatus
 from hydra.plugins.launcher import Launcher
 
-from bilancio.redaction import SECRET_SETTINGS
+from bilancio.files import write_atomically
+from bilancio.redaction import redact
 from bilancio.storage import Store
 from bilancio.sweep.job import JobOutcome, JobSpec, run_job
 
 
-def execute(launcher: Launcher, plan: Any, todo: list[int], store: Store) -> Iterator[JobOutcome]:
+def execute(
+    launcher: Launcher,
+    plan: Any,
+    todo: list[int],
+    store: Store,
+    *,
+    folder: Path | None = None,
+    batch_size: int | None = None,
+) -> Iterator[JobOutcome]:
     """The outcomes of the jobs ``todo`` as they finish (in any order)."""
     from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 
@@ -29,35 +43,97 @@ def execute(launcher: Launcher, plan: Any, todo: list[int], store: Store) -> Ite
     elif isinstance(launcher, BasicLauncher):  # Hydra's default: run here, one after another
         for spec in plan.specs(todo):
             yield run_job(spec, store)
-    else:  # any other Hydra launcher: let it compose and run each job itself
-        yield from _through_hydra_launcher(launcher, list(plan.specs(todo)))
+    else:  # any other Hydra launcher: batches of pairs, one Hydra job each
+        assert folder is not None
+        yield from _through_hydra_launcher(launcher, plan, todo, folder, batch_size)
 
 
-def _public_overrides(spec: JobSpec) -> list[str]:
-    """The job's overrides without secret settings: a launcher logs and stores its overrides,
-    so a database URL travels to its jobs through the environment instead."""
-    out = []
-    for override in spec.overrides:
-        key = override.partition("=")[0].lstrip("+~")
-        if key not in SECRET_SETTINGS:
-            out.append(override)
-    return out
+WAVE = 8  # Hydra jobs handed to a generic launcher at a time: a launcher that raises loses one
+# wave's unfinished pairs (recorded failed), never the sweep
 
 
-def _through_hydra_launcher(launcher: Launcher, todo: list[JobSpec]) -> Iterator[JobOutcome]:
-    if todo and todo[0].config["storage"].get("url"):
-        os.environ["BILANCIO_DATABASE_URL"] = todo[0].config["storage"]["url"]
-    batch = [
-        [
-            *_public_overrides(spec),
-            f"job.id={spec.job_id}",
-            f"job.num={spec.job_num}",
-            f"storage.path={spec.config['storage'].get('path')}",
-        ]
-        for spec in todo
-    ]
-    for spec, ret in zip(todo, launcher.launch(batch, initial_job_idx=0), strict=True):
-        if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, dict):
-            yield JobOutcome(**ret.return_value)
-        else:
-            yield JobOutcome(spec.job_num, "failed", f"{ret._return_value!r}", False)
+def _public_storage(spec: JobSpec) -> dict[str, Any]:
+    """The storage settings without secrets: batch files are plain files in the sweep folder,
+    so a database URL travels to the workers through the environment instead."""
+    return {k: v for k, v in spec.config["storage"].items() if k not in ("url", "key")}
+
+
+def _through_hydra_launcher(
+    launcher: Launcher, plan: Any, todo: list[int], folder: Path, batch_size: int | None
+) -> Iterator[JobOutcome]:
+    from hydra_plugins.bilancio_modal_launcher._core import batch_size as measured_size
+
+    if not todo:
+        return
+    first = plan.spec(todo[0])
+    if first.config["storage"].get("url"):
+        os.environ["BILANCIO_DATABASE_URL"] = first.config["storage"]["url"]
+    size = batch_size or measured_size({}, list(plan.specs(todo[:3])))[0]
+    batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+    where = folder / "batches"
+    where.mkdir(parents=True, exist_ok=True)
+    print(
+        f"bilancio: {len(todo)} pairs in {len(batches)} Hydra job(s) of up to {size} pairs "
+        f"({type(launcher).__name__})",
+        file=sys.stderr,
+    )
+    for start in range(0, len(batches), WAVE):
+        wave = batches[start : start + WAVE]
+        overrides = []
+        for k, nums in enumerate(wave, start):
+            specs = [
+                {**asdict(spec), "config": {**spec.config, "storage": _public_storage(spec)}}
+                for spec in plan.specs(nums)
+            ]
+            path = write_atomically(where / f"{k}.json", json.dumps(specs))
+            overrides.append([f"job.batch='{path}'"])
+        try:
+            returns = launcher.launch(overrides, initial_job_idx=start)
+        except Exception:  # the launcher failed (a dead worker, a lost job): one at a time
+            for k, (nums, job) in enumerate(zip(wave, overrides, strict=True), start):
+                yield from _alone(launcher, nums, job, k)
+            continue
+        for nums, ret in zip(wave, returns, strict=True):
+            yield from _outcomes(nums, ret)
+
+
+def _alone(launcher: Launcher, nums: list[int], job: list[str], k: int) -> Iterator[JobOutcome]:
+    """One batch of a wave whose launch raised, launched again on its own: the batches that
+    did nothing wrong complete, the one that kills its worker fails with the error."""
+    try:
+        (ret,) = launcher.launch([job], initial_job_idx=k)
+    except Exception as err:
+        yield from _unknown([nums], f"the launcher failed: {_describe(err)}")
+        return
+    yield from _outcomes(nums, ret)
+
+
+def _outcomes(nums: list[int], ret: Any) -> Iterator[JobOutcome]:
+    if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, list):
+        yield from (JobOutcome(**o) for o in ret.return_value)
+    else:
+        error = getattr(ret, "_return_value", None)
+        yield from _unknown([nums], f"its Hydra job failed: {_describe(error)}")
+
+
+def _unknown(batches: list[list[int]], error: str) -> Iterator[JobOutcome]:
+    """Pairs whose outcome never came back: failed unless the store holds them (the sweep
+    checks), with the launcher's error."""
+    for nums in batches:
+        for num in nums:
+            yield JobOutcome(num, "failed", error, False)
+
+
+def _describe(err: Any) -> str:
+    if not isinstance(err, BaseException):
+        return redact(repr(err))
+    lines = str(err).strip().splitlines()
+    first = lines[0].split(". ")[0].rstrip(".") if lines else ""
+    return redact(f"{type(err).__name__}: {first}" if first else type(err).__name__)
+
+
+def run_batch(path: str) -> list[dict[str, Any]]:
+    """In a Hydra job of a generic launcher: run and store the pairs of one batch file."""
+    with open(path, encoding="utf-8") as f:
+        specs = [JobSpec(**{**d, "overrides": tuple(d["overrides"])}) for d in json.load(f)]
+    return [run_job(spec).to_dict() for spec in specs]

@@ -67,8 +67,16 @@ def run_sweep(
     launcher: Launcher,
     swept: list[str],
     max_pairs: int | None = None,
+    batch_size: int | None = None,
 ) -> list[list[JobReturn]]:
     try:
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise SweepError(
+                f"invalid hydra.sweeper.batch_size={batch_size!r}: allowed null (automatic) or "
+                "an integer >= 1"
+            )
         if OmegaConf.select(config, "rerun.of"):
             from bilancio.sweep.rerun import plan_rerun
 
@@ -78,6 +86,7 @@ def run_sweep(
         from bilancio.sweep.foreign import check_objective
 
         check_objective(OmegaConf.select(config, "objective"))
+        _check_scheduler(launcher)
         check_options = getattr(launcher, "check_options", None)
         if check_options is not None:
             check_options()
@@ -96,12 +105,25 @@ def run_sweep(
     if preflight is not None:  # launcher-specific checks, before anything is written
         preflight(storage)
     sweep = Sweep(config, plan, launcher, storage)
+    sweep.batch_size = batch_size
     sweep.run()
     from bilancio.sweep import callbacks
 
     if not callbacks.configured(config):  # a hand-built config without bilancio's callback
         callbacks.report_sweep(sweep.summary)
     return [[]]
+
+
+def _check_scheduler(launcher: Launcher) -> None:
+    """A SLURM launcher on a machine without SLURM fails every job at once: refuse it first."""
+    import shutil
+
+    if type(launcher).__name__ == "SlurmLauncher" and shutil.which("sbatch") is None:
+        raise SweepError(
+            "hydra/launcher=submitit_slurm (or +cloud=slurm) needs SLURM's sbatch, which is "
+            "not on PATH here; run on the cluster's login node, or use "
+            "hydra/launcher=submitit_local to run the same path on this machine"
+        )
 
 
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,99}")
@@ -268,7 +290,14 @@ class Sweep:
 
     def _follow(self) -> None:
         self.progress = Progress(self.plan.n_jobs, skipped=self.summary.skipped, label="pairs")
-        outcomes: Iterator[JobOutcome] = execute(self.launcher, self.plan, self.todo, self.store)
+        outcomes: Iterator[JobOutcome] = execute(
+            self.launcher,
+            self.plan,
+            self.todo,
+            self.store,
+            folder=self.folder,
+            batch_size=getattr(self, "batch_size", None),
+        )
         try:
             for outcome in outcomes:
                 self._record(outcome)

@@ -11,6 +11,9 @@ class BilancioSweeperConf:
     # refuse sweeps with more pairs than this (protects the machine and the database);
     # null: no limit
     max_pairs: int | None = 1_000_000
+    # pairs per Hydra job when a generic Hydra launcher runs the sweep (joblib, submitit,
+    # SLURM); null: a few seconds of work each, as measured on a few pairs (at most 500)
+    batch_size: int | None = None
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="bilancio", node=BilancioSweeperConf)

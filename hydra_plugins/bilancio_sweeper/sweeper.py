@@ -14,10 +14,13 @@ class BilancioSweeper(Sweeper):
     and never aborts on a failed job (so the job_metrics callback always runs)."""
 
     def __init__(
-        self, params: dict[str, str] | None = None, max_pairs: int | None = 1_000_000
+        self,
+        params: dict[str, str] | None = None,
+        max_pairs: int | None = 1_000_000,
+        batch_size: int | None = None,
     ) -> None:
         self.params = dict(params or {})
-        self.max_pairs = max_pairs
+        self.max_pairs, self.batch_size = max_pairs, batch_size
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Launcher | None = None
@@ -38,5 +41,10 @@ class BilancioSweeper(Sweeper):
         assert self.config is not None and self.hydra_context and self.launcher
         swept = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
         return run_sweep(
-            self.config, self.hydra_context, self.launcher, swept, max_pairs=self.max_pairs
+            self.config,
+            self.hydra_context,
+            self.launcher,
+            swept,
+            max_pairs=self.max_pairs,
+            batch_size=self.batch_size,
         )

@@ -1,0 +1,116 @@
+"""bilancio's sweeper through Hydra's generic launchers: batches of pairs per Hydra job, dead
+workers, SLURM (issue 11, item 3). Real plugins: hydra-joblib-launcher (loky processes) and
+hydra-submitit-launcher's ``submitit_local`` (the SLURM code path without a scheduler). Worker
+deaths are injected by tests/faults/sitecustomize.py (loky and submitit start fresh Pythons).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.sweep_helpers import rows
+from tests.test_other_sweepers import deltas, job_of, run
+
+GRID12 = ["kappa=0.25,0.5,1,2", "mu=0,0.5,1", "n_agents=12"]
+
+
+def _batch_files(tmp_path: Path) -> list[Path]:
+    return sorted(tmp_path.glob("multirun/*/*/batches/*.json"))
+
+
+def test_joblib_gets_batches_of_pairs_not_one_hydra_job_per_pair(tmp_path: Path) -> None:
+    done = run("-m", "hydra/launcher=joblib", "hydra.sweeper.batch_size=5", *GRID12, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # 12 pairs in batches of 5: 5 + 5 + 2
+    assert "12 pairs in 3 Hydra job(s) of up to 5 pairs (JoblibLauncher)" in done.stderr
+    assert len(_batch_files(tmp_path)) == 3
+    db = tmp_path / "bilancio.db"
+    job = job_of(db)
+    assert (job["status"], job["completed_runs"], job["failed_runs"]) == ("completed", 24, 0)
+    assert rows(db, "SELECT n_pairs FROM job_metrics") == [{"n_pairs": 12}]
+    local = tmp_path / "local"
+    local.mkdir()
+    assert run("-m", *GRID12, cwd=local).returncode == 0  # the same sweep, run in-process
+    assert deltas(db) == deltas(local / "bilancio.db")
+
+
+def test_the_automatic_batch_is_a_few_seconds_of_work(tmp_path: Path) -> None:
+    # 40 pairs of 12 agents take about a millisecond each: all of them fit one 2 s batch
+    done = run("-m", "hydra/launcher=joblib", "kappa=range(1,41)", "n_agents=12", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    found = re.search(r"40 pairs in (\d+) Hydra job\(s\) of up to (\d+) pairs", done.stderr)
+    assert found and int(found.group(1)) == 1 and int(found.group(2)) >= 40
+
+
+def test_a_dead_worker_fails_only_its_batch_and_the_rest_go_on(tmp_path: Path) -> None:
+    done = run(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.batch_size=3",
+        *GRID12,
+        cwd=tmp_path,
+        BILANCIO_TEST_DIE_AT_KAPPA="0.5",
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    db = tmp_path / "bilancio.db"
+    failed = rows(db, "SELECT DISTINCT kappa, error FROM runs WHERE status = 'failed'")
+    # the three kappa = 0.5 pairs (jobs 3, 4, 5: exactly the second batch) and nothing else
+    assert {r["kappa"] for r in failed} == {0.5}
+    assert all("TerminatedWorkerError" in r["error"] for r in failed)
+    job = job_of(db)
+    assert (job["status"], job["completed_runs"], job["failed_runs"]) == ("failed", 18, 6)
+    assert job["error"] == "3 of 12 jobs failed"
+    assert rows(db, "SELECT n_pairs FROM job_metrics") == [{"n_pairs": 9}]
+
+
+def test_submitit_local_runs_batches_and_survives_a_dead_job(tmp_path: Path) -> None:
+    done = run(
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hydra.sweeper.batch_size=1",
+        "kappa=0.25,0.5,1",
+        "n_agents=12",
+        cwd=tmp_path,
+        BILANCIO_TEST_DIE_AT_KAPPA="0.5",
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    db = tmp_path / "bilancio.db"
+    runs = rows(db, "SELECT job_num, status, error FROM runs ORDER BY job_num, regime")
+    assert [(r["job_num"], r["status"]) for r in runs] == [
+        (0, "completed"),
+        (0, "completed"),
+        (1, "failed"),
+        (1, "failed"),
+        (2, "completed"),
+        (2, "completed"),
+    ]
+    assert "UncompletedJobError" in runs[2]["error"]
+    assert rows(db, "SELECT n_pairs FROM job_metrics") == [{"n_pairs": 2}]
+
+
+def test_slurm_is_a_cloud_option_with_its_settings(tmp_path: Path) -> None:
+    shown = run("--cfg", "hydra", "+cloud=slurm", "hydra.launcher.partition=short", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "SlurmLauncher" in shown.stdout and "partition: short" in shown.stdout
+    assert "timeout_min: 60" in shown.stdout and "cpus_per_task: 1" in shown.stdout
+
+
+def test_slurm_without_a_scheduler_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    done = run("-m", "kappa=0.5,1", "+cloud=slurm", cwd=tmp_path, PATH="/usr/bin:/bin")
+    assert done.returncode == 2
+    assert "needs SLURM's sbatch" in done.stderr and "submitit_local" in done.stderr
+    assert not (tmp_path / "bilancio.db").exists()
+
+
+def test_a_bad_batch_size_is_refused(tmp_path: Path) -> None:
+    done = run(
+        "-m", "hydra/launcher=joblib", "hydra.sweeper.batch_size=0", "kappa=0.5,1", cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert "invalid hydra.sweeper.batch_size=0: allowed null (automatic) or an integer >= 1" in (
+        done.stderr
+    )
