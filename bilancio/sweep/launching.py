@@ -33,19 +33,76 @@ def execute(
     *,
     folder: Path | None = None,
     batch_size: int | None = None,
+    hooks: JobHooks | None = None,
 ) -> Iterator[JobOutcome]:
     """The outcomes of the jobs ``todo`` as they finish (in any order)."""
     from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 
     launch_specs = getattr(launcher, "launch_specs", None)
+    specs = plan.specs(todo) if hooks is None else hooks.starting(plan.specs(todo))
     if launch_specs is not None:  # bilancio's own launchers take resolved configs
-        yield from launch_specs(plan.specs(todo), len(todo))
+        yield from launch_specs(specs, len(todo))
     elif isinstance(launcher, BasicLauncher):  # Hydra's default: run here, one after another
-        for spec in plan.specs(todo):
+        for spec in specs:
             yield run_job(spec, store)
     else:  # any other Hydra launcher: batches of pairs, one Hydra job each
         assert folder is not None
         yield from _through_hydra_launcher(launcher, plan, todo, folder, batch_size)
+
+
+def runs_jobs_itself(launcher: Launcher) -> bool:
+    """bilancio's launchers and Hydra's basic one run bilancio's jobs without Hydra's run_job
+    (no per-job compose, no chdir, no per-job callbacks); generic launchers use run_job."""
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+    return hasattr(launcher, "launch_specs") or isinstance(launcher, BasicLauncher)
+
+
+class JobHooks:
+    """Users' Hydra callbacks get ``on_job_start``/``on_job_end`` for every pair when bilancio
+    runs the jobs itself, as Hydra's run_job would call them: the start when the pair is handed
+    to the launcher, the end when its outcome is back (in this process, whatever the launcher)."""
+
+    def __init__(self, callbacks: list[Any]):
+        self.callbacks = callbacks
+        self._running: dict[int, tuple[Any, JobSpec]] = {}
+
+    def starting(self, specs: Iterator[JobSpec]) -> Iterator[JobSpec]:
+        from omegaconf import OmegaConf
+
+        for spec in specs:
+            cfg = OmegaConf.create(spec.config)
+            self._running[spec.job_num] = (cfg, spec)
+            self._notify("on_job_start", config=cfg, task_function=None)
+            yield spec
+
+    def ended(self, outcome: JobOutcome) -> None:
+        from hydra.core.utils import JobReturn
+
+        cfg, spec = self._running.pop(outcome.job_num, (None, None))
+        if spec is None:
+            return
+        ok = outcome.status == "completed"
+        ret = JobReturn(
+            overrides=list(spec.overrides),
+            cfg=cfg,
+            task_name="bilancio",
+            status=JobStatus.COMPLETED if ok else JobStatus.FAILED,
+            _return_value=outcome.to_dict() if ok else RuntimeError(outcome.error),
+        )
+        self._notify("on_job_end", config=cfg, job_return=ret)
+
+    def _notify(self, name: str, **kwargs: Any) -> None:
+        import warnings
+
+        for callback in self.callbacks:
+            try:
+                getattr(callback, name)(**kwargs)
+            except Exception as err:  # as Hydra does: a user's callback never stops the sweep
+                warnings.warn(
+                    f"Callback {type(callback).__name__}.{name} raised {type(err).__name__}: {err}",
+                    stacklevel=1,
+                )
 
 
 WAVE = 8  # Hydra jobs handed to a generic launcher at a time: a launcher that raises loses one
@@ -70,7 +127,7 @@ def _through_hydra_launcher(
         os.environ["BILANCIO_DATABASE_URL"] = first.config["storage"]["url"]
     size = batch_size or measured_size({}, list(plan.specs(todo[:3])))[0]
     batches = [todo[i : i + size] for i in range(0, len(todo), size)]
-    where = folder / "batches"
+    where = (folder / "batches").absolute()  # a Hydra job may run in its own folder (chdir)
     where.mkdir(parents=True, exist_ok=True)
     print(
         f"bilancio: {len(todo)} pairs in {len(batches)} Hydra job(s) of up to {size} pairs "

@@ -11,6 +11,7 @@ by SIGINT/SIGTERM (exit 130/143) — whatever instant the signal lands.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -29,11 +30,11 @@ from bilancio.storage import JobBusy, Store, StoreError, absolute_storage, check
 from bilancio.sweep import lease
 from bilancio.sweep.job import SAVE_FAILED, JobOutcome, failure_records
 from bilancio.sweep.jobrow import fresh_id, job_record, resume_command
-from bilancio.sweep.launching import execute
+from bilancio.sweep.launching import JobHooks, execute, runs_jobs_itself
 from bilancio.sweep.plan import SweepError, plan_sweep
 from bilancio.sweep.progress import Progress
 from bilancio.sweep.reuse import reuse_completed
-from bilancio.sweep.sweepdir import SweepDirError, SweepFolder, write_job_overrides
+from bilancio.sweep.sweepdir import JobSubdirs, SweepDirError, SweepFolder, write_job_overrides
 
 
 @dataclass
@@ -87,6 +88,7 @@ def run_sweep(
 
         check_objective(OmegaConf.select(config, "objective"))
         _check_scheduler(launcher)
+        _check_chdir(config, launcher)
         check_options = getattr(launcher, "check_options", None)
         if check_options is not None:
             check_options()
@@ -106,12 +108,44 @@ def run_sweep(
         preflight(storage)
     sweep = Sweep(config, plan, launcher, storage)
     sweep.batch_size = batch_size
+    users = _user_callbacks(hydra_context)
+    if users and runs_jobs_itself(launcher):  # generic launchers call them in run_job
+        sweep.hooks = JobHooks(users)
     sweep.run()
     from bilancio.sweep import callbacks
 
     if not callbacks.configured(config):  # a hand-built config without bilancio's callback
         callbacks.report_sweep(sweep.summary)
     return [[]]
+
+
+def _user_callbacks(hydra_context: Any) -> list[Any]:
+    from bilancio.sweep.callbacks import JobMetricsCallback
+
+    found = getattr(getattr(hydra_context, "callbacks", None), "callbacks", None) or []
+    return [c for c in found if not isinstance(c, JobMetricsCallback)]
+
+
+def env_set(config: DictConfig) -> dict[str, str]:
+    env = OmegaConf.select(config, "hydra.job.env_set")
+    if not OmegaConf.is_config(env):
+        return {}
+    return {str(k): str(v) for k, v in OmegaConf.to_container(env, resolve=True).items()}
+
+
+def _check_chdir(config: DictConfig, launcher: Launcher) -> None:
+    if env_set(config) and type(launcher).__name__ == "ModalLauncher":
+        raise SweepError(
+            "hydra.job.env_set is not sent to Modal's containers (their environment is the "
+            "Modal secret's); set those variables in the secret instead"
+        )
+    if OmegaConf.select(config, "hydra.job.chdir") and runs_jobs_itself(launcher):
+        raise SweepError(
+            "invalid hydra.job.chdir=true: this launcher runs bilancio's pairs without a working "
+            "folder per job (results go to the database; storage.path is relative to where "
+            "bilancio was started); allowed false, or a generic Hydra launcher "
+            "(hydra/launcher=joblib, submitit_local, …), where each Hydra job runs in its folder"
+        )
 
 
 def _check_scheduler(launcher: Launcher) -> None:
@@ -161,6 +195,8 @@ class Sweep:
         self.heartbeat: lease.Heartbeat | None = None
         self.todo: list[int] = []
         self.skipped = 0
+        self.env_set = env_set(config)
+        self.hooks: JobHooks | None = None
 
     # -- before the job row: every refusal ----------------------------------------------------
 
@@ -180,11 +216,28 @@ class Sweep:
                 self._refuse_conflicts(store, job_id)
             self.todo, self.skipped = self._pending(store, job_id)
             self.folder = folder.claim(job_id, self.config, self.storage)
-            write_job_overrides(self.folder, ((n, self.plan.overrides_of(n)) for n in self.todo))
+            subdirs = JobSubdirs(self.config)
+            write_job_overrides(
+                self.folder,
+                (
+                    (
+                        subdirs.of(n, self.plan.overrides_of(n), self._values_for(subdirs, n)),
+                        self.plan.overrides_of(n),
+                    )
+                    for n in self.todo
+                ),
+            )
         except (StoreError, SweepDirError, SweepError) as err:
             folder.forget()
             raise refuse(str(err)) from None
         return store, job_id, existing
+
+    def _values_for(self, subdirs: JobSubdirs, num: int) -> dict[str, Any] | None:
+        """The job's values, only when a custom subdir may refer to them (cheap otherwise)."""
+        if subdirs.raw == "${hydra.job.num}":
+            return None
+        config = self.plan.spec(num).config
+        return {k: v for k, v in config.items() if k not in ("storage", "hydra")}
 
     def _refuse_conflicts(self, store: Store, job_id: str) -> None:
         """A resumed sweep must be the same sweep: refuse it, unchanged, if a completed pair of
@@ -297,9 +350,14 @@ class Sweep:
             self.store,
             folder=self.folder,
             batch_size=getattr(self, "batch_size", None),
+            hooks=self.hooks,
         )
+        saved_env = {k: os.environ.get(k) for k in self.env_set}
+        os.environ.update(self.env_set)  # hydra.job.env_set, inherited by the workers
         try:
             for outcome in outcomes:
+                if self.hooks is not None:
+                    self.hooks.ended(outcome)
                 self._record(outcome)
                 self.progress.update(outcome.status != "completed")
                 if self.heartbeat.lost:
@@ -313,6 +371,11 @@ class Sweep:
             with deferred():
                 outcomes.close()  # stop the workers before the job is marked
                 self.progress.close()
+                for key, value in saved_env.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
 
     def _record(self, outcome: JobOutcome) -> None:
         """Count an outcome. A pair whose rows could not be stored stops the sweep (StoreError):

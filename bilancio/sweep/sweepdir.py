@@ -93,14 +93,66 @@ def _take(marker: Path, job_id: str, storage: dict[str, Any]) -> bool:
     return True
 
 
-def write_job_overrides(folder: Path, jobs: Iterable[tuple[int, tuple[str, ...]]]) -> None:
-    """<num>/.hydra/overrides.yaml for each (job number, overrides); each job's resolved config
-    is stored with its runs (runs.config), not written again here."""
+DEFAULT_SUBDIR = "${hydra.job.num}"
+
+
+class JobSubdirs:
+    """Each job's folder inside the sweep folder, from ``hydra.sweep.subdir`` as Hydra would
+    resolve it for that job: ``${hydra.job.num}`` (the default), ``${hydra.job.override_dirname}``,
+    ``${hydra.job.name}``, ``${hydra.job.id}``, resolvers such as ``${now:…}``, and the job's own
+    values (``${kappa}``)."""
+
+    def __init__(self, config: DictConfig):
+        hydra = config.hydra
+        self.raw = OmegaConf.to_container(hydra.sweep, resolve=False).get("subdir")
+        self.raw = DEFAULT_SUBDIR if self.raw is None else str(self.raw)
+        self.name = str(OmegaConf.select(config, "hydra.job.name") or "bilancio")
+        dirname = OmegaConf.to_container(hydra.job.config.override_dirname, resolve=True)
+        self.kv_sep, self.item_sep = dirname["kv_sep"], dirname["item_sep"]
+        self.exclude = set(dirname["exclude_keys"] or [])
+
+    def _override_dirname(self, overrides: tuple[str, ...]) -> str:
+        kept = []
+        for o in overrides:
+            key, sep, value = o.partition("=")
+            if key.lstrip("+~") not in self.exclude:
+                kept.append(f"{key}{self.kv_sep}{value}" if sep else key)
+        return self.item_sep.join(sorted(kept))
+
+    def of(self, num: int, overrides: tuple[str, ...], values: dict[str, Any] | None = None) -> str:
+        if self.raw == DEFAULT_SUBDIR:
+            return str(num)
+        job = {
+            "num": num,
+            "override_dirname": self._override_dirname(overrides),
+            "name": self.name,
+            "id": str(num),
+        }
+        node = OmegaConf.create({**(values or {}), "hydra": {"job": job}, "__subdir": self.raw})
+        try:
+            subdir = str(OmegaConf.select(node, "__subdir", throw_on_resolution_failure=True))
+        except Exception as err:  # noqa: BLE001  an interpolation Hydra would also refuse
+            raise SweepDirError(
+                f"cannot resolve hydra.sweep.subdir={self.raw!r} for job {num}: {err}"
+            ) from None
+        if not subdir or subdir.startswith("/") or ".." in Path(subdir).parts:
+            raise SweepDirError(
+                f"invalid hydra.sweep.subdir={self.raw!r}: job {num} would write to {subdir!r}, "
+                "outside the sweep folder"
+            )
+        return subdir
+
+
+def write_job_overrides(folder: Path, jobs: Iterable[tuple[str, tuple[str, ...]]]) -> None:
+    """<subdir>/.hydra/overrides.yaml for each (job folder, overrides); each job's resolved
+    config is stored with its runs (runs.config), not written again here."""
     try:
-        for num, overrides in jobs:
-            hydra_dir = folder / str(num) / ".hydra"
+        for subdir, overrides in jobs:
+            hydra_dir = folder / subdir / ".hydra"
             hydra_dir.mkdir(parents=True, exist_ok=True)
             safe = [redact_override(o) for o in overrides]
             (hydra_dir / "overrides.yaml").write_text(json.dumps(safe) + "\n")
+    except SweepDirError:
+        raise
     except OSError as err:
         raise _fail(folder, err) from None
