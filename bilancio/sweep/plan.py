@@ -155,8 +155,15 @@ def _axes(parsed: list[Override], config_loader: Any) -> list[_Axis]:
                 f"values: a list ({o.key_or_group}=0.5,1,2) or range(start,stop,step). "
                 "interval() is for sampling sweepers such as hydra/sweeper=optuna"
             )
-        values = list(o.sweep_iterator()) if o.is_sweep_override() else [o.value()]
-        strings = [f"{element}={Transformer.str(v)}" for v in values]
+        # the job's override strings as Hydra's BasicSweeper writes them (quotes kept), and the
+        # values as Hydra reads them back when it composes a job (a quoted string is its text)
+        if o.is_sweep_override():
+            parsed = list(o.sweep_iterator())
+            strings = [f"{element}={Transformer.str(v)}" for v in parsed]
+            values = [_hydra_value(v) for v in parsed]
+        else:
+            strings = [f"{element}={o.get_value_element_as_str()}"]
+            values = [o.value()]
         if o.is_delete() and o.value() is None:
             strings = [element]
         structural = (
@@ -169,6 +176,12 @@ def _axes(parsed: list[Override], config_loader: Any) -> list[_Axis]:
         )
         axes[element] = _Axis(o.key_or_group, values, strings, structural, o.input_line)
     return list(axes.values())
+
+
+def _hydra_value(element: Any) -> Any:
+    """A parsed sweep element as the value Hydra gives the config (``Override.value()``'s own
+    conversion: quoted strings become their text, inside lists and dicts too)."""
+    return Override._convert_value(element)
 
 
 LARGE_SWEEP = 10_000  # pairs; above it the sweep's size and cost are printed before planning

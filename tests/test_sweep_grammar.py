@@ -1,0 +1,101 @@
+"""Hydra's override grammar in a bilancio sweep (issue 11): the jobs and values Hydra itself would
+make, unknown keys added with + or ++, sweeps over experiments, ${hydra:...} in job values."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.utils import create_config_search_path
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from bilancio.config import register_configs
+from bilancio.sweep.plan import plan_sweep
+
+from .sweep_helpers import bilancio, rows
+
+
+@pytest.fixture(scope="module")
+def loader() -> ConfigLoaderImpl:
+    register_configs()
+    return ConfigLoaderImpl(config_search_path=create_config_search_path("pkg://bilancio.conf"))
+
+
+def _hydra_jobs(loader, swept: list[str]) -> list[list[str]]:
+    """The jobs Hydra's own BasicSweeper makes of these overrides (its override strings)."""
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(swept)
+    return BasicSweeper.split_arguments(parsed, max_batch_size=None)[0]
+
+
+def _hydra_task_config(loader, master, job: list[str]) -> dict:
+    """The task config Hydra composes for one job of its BasicSweeper."""
+    cfg = loader.load_sweep_config(master, job)
+    task = OmegaConf.to_container(cfg, resolve=False)
+    task.pop("hydra")
+    return task
+
+
+GRAMMAR = [
+    ["default_handling='fail-fast',\"expel-agent\""],
+    ["kappa=choice(0.5,1,2)", "seed=range(1,4)"],
+    ["mu=range(0,1,0.25)"],
+    ["storage=glob(s*)", "kappa=sort(2,0.5,1)"],
+    ["kappa=sort(0.5,2,1,reverse=true)", "max_days=null,30"],
+    ["kappa=tag(fast,choice(1,2))"],
+    ["job.description='a b','c,d',\"it's\",x\\ y,'\\\\'"],
+    ["market.spreads={short:0.1,mid:0.2,long:0.3},{short:0.2,mid:'0.3',long:0.4}"],
+    ["kappa=0.5,1", "kappa=2,4"],  # a repeated key: the last one counts, as in Hydra
+]
+
+
+@pytest.mark.parametrize("swept", GRAMMAR, ids=[" ".join(s) for s in GRAMMAR])
+def test_the_jobs_and_values_are_hydras(loader, swept: list[str]) -> None:
+    master = loader.load_configuration("config", ["n_agents=12"], run_mode=RunMode.MULTIRUN)
+    expected = _hydra_jobs(loader, swept)
+    plan = plan_sweep(master, loader, swept)
+    assert [list(plan.overrides_of(n)) for n in range(plan.n_jobs)] == expected
+    for num, job in enumerate(expected):
+        assert plan.spec(num).config == _hydra_task_config(loader, master, job), job
+
+
+def test_shuffle_is_hydras_shuffle(loader) -> None:
+    swept = ["seed=shuffle(1,2,3,4,5,6)", "kappa=shuffle(range(1,5))"]
+    master = loader.load_configuration("config", [], run_mode=RunMode.MULTIRUN)
+    random.seed(7)
+    expected = _hydra_jobs(loader, swept)
+    random.seed(7)
+    plan = plan_sweep(master, loader, swept)
+    assert [list(plan.overrides_of(n)) for n in range(plan.n_jobs)] == expected
+    assert sorted({plan.spec(n).config["seed"] for n in range(plan.n_jobs)}) == [1, 2, 3, 4, 5, 6]
+
+
+def test_quoted_values_in_a_list(loader) -> None:
+    from bilancio.sweep.plan import _axes
+
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(
+        ["+x=['a',b],[\"c\"]", "+y={k:'v w'}"]
+    )
+    axes = _axes(parsed, loader)
+    assert axes[0].values == [["a", "b"], ["c"]]
+    assert axes[1].values == [{"k": "v w"}]
+
+
+def test_a_sweep_of_quoted_strings_runs(tmp_path: Path) -> None:
+    proc = bilancio("-m", "default_handling='fail-fast','expel-agent'", "n_agents=12", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    got = rows(tmp_path / "bilancio.db", "SELECT job_num, regime, config FROM runs")
+    handling = {
+        (r["job_num"], r["regime"]): json.loads(r["config"])["default_handling"] for r in got
+    }
+    assert handling == {
+        (0, "passive"): "fail-fast",
+        (0, "active"): "fail-fast",
+        (1, "passive"): "expel-agent",
+        (1, "active"): "expel-agent",
+    }
