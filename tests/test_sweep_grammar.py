@@ -99,3 +99,45 @@ def test_a_sweep_of_quoted_strings_runs(tmp_path: Path) -> None:
         (1, "passive"): "expel-agent",
         (1, "active"): "expel-agent",
     }
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-m", "+kapa=0.5,1"],
+        ["-m", "++kapa=1"],
+        ["+kapa=0.5"],
+        ["++kapa=1"],
+        ["kappa=1", "++kapa=1"],
+    ],
+    ids=" ".join,
+)
+def test_an_unknown_key_added_with_plus_is_refused(tmp_path: Path, args: list[str]) -> None:
+    proc = bilancio(*args, "n_agents=12", cwd=tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    first = proc.stderr.splitlines()[0]
+    assert first == (
+        "bilancio: unknown parameter kapa; did you mean kappa? (`bilancio --help` lists them)"
+    )
+    assert proc.stdout == ""  # no pair was run
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_nested_key_added_with_plus_is_refused(tmp_path: Path) -> None:
+    proc = bilancio("-m", "kappa=0.5,1", "+market.risk.enabeld=false", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "unknown parameter market.risk.enabeld; did you mean market.risk.enabled?" in (
+        proc.stderr
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_legitimate_plus_overrides_still_work(tmp_path: Path) -> None:
+    proc = bilancio("+cloud=modal", "--cfg", "job", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = bilancio("-m", "kappa=1", "n_agents=12", "+hydra.job.env_set.BILANCIO_X=1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = bilancio("+experiments=seed_smoke", "n_agents=12", "storage.path=s.db", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(rows(tmp_path / "s.db", "SELECT 1 FROM runs")) == 4

@@ -20,7 +20,7 @@ from hydra.core.override_parser.types import Override, Transformer, ValueType
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from bilancio.config import params_from_config
+from bilancio.config import params_from_config, unknown_key_in
 from bilancio.model import ModelParams, ParameterError
 from bilancio.sweep.job import JobSpec
 from bilancio.sweep.progress import Progress
@@ -229,6 +229,11 @@ def _compose(
         raise SweepError(f"cannot compose the config with {overrides}: {err}") from err
     with open_dict(cfg):
         del cfg["hydra"]
+    unknown = unknown_key_in(cfg)  # added with + or ++: nothing would read it
+    if unknown is not None:
+        from bilancio.hydra_errors import unknown_key
+
+        raise SweepError(unknown_key(unknown))
     try:
         plain = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as err:
