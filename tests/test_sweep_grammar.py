@@ -23,6 +23,9 @@ from .sweep_helpers import bilancio, rows
 
 @pytest.fixture(scope="module")
 def loader() -> ConfigLoaderImpl:
+    from hydra.core.utils import setup_globals
+
+    setup_globals()  # Hydra's resolvers (now, hydra), as a Hydra app has them
     register_configs()
     return ConfigLoaderImpl(config_search_path=create_config_search_path("pkg://bilancio.conf"))
 
@@ -141,3 +144,90 @@ def test_legitimate_plus_overrides_still_work(tmp_path: Path) -> None:
     proc = bilancio("+experiments=seed_smoke", "n_agents=12", "storage.path=s.db", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert len(rows(tmp_path / "s.db", "SELECT 1 FROM runs")) == 4
+
+
+def test_a_sweep_over_experiments_with_their_own_sweeps_is_refused(tmp_path: Path) -> None:
+    proc = bilancio("-m", "+experiments=seed_smoke,balanced_grid", "n_agents=12", cwd=tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("bilancio: cannot sweep over +experiments=seed_smoke,balanced_grid")
+    assert "hydra.sweeper.params" in lines[0]
+    assert "run them one at a time" in lines[0]
+    assert "bilancio +experiments=seed_smoke; bilancio +experiments=balanced_grid" in lines[0]
+    assert lines[1:] == ["Nothing was run or written."]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sweep_over_experiments_without_their_own_sweeps_runs(tmp_path: Path) -> None:
+    (tmp_path / "experiments").mkdir()
+    for name, agents in (("small", 12), ("tiny", 10)):
+        (tmp_path / "experiments" / f"{name}.yaml").write_text(
+            f"# @package _global_\nn_agents: {agents}\n"
+        )
+    proc = bilancio("-m", "+experiments=small,tiny", "kappa=0.5,1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    configs = _stored_configs(tmp_path / "bilancio.db")
+    assert {(n, c["n_agents"], c["kappa"]) for n, c in configs.items()} == {
+        (0, 12, 0.5),
+        (1, 12, 1.0),
+        (2, 10, 0.5),
+        (3, 10, 1.0),
+    }
+
+
+def _stored_configs(db: Path) -> dict[int, dict]:
+    got = rows(db, "SELECT job_num, config FROM runs WHERE regime = 'passive'")
+    return {r["job_num"]: json.loads(r["config"]) for r in got}
+
+
+def test_hydra_interpolations_resolve_per_job(tmp_path: Path) -> None:
+    proc = bilancio(
+        "-m",
+        "kappa=0.5,1",
+        "seed=${hydra:job.num}",
+        "job.description=${hydra:runtime.cwd}",
+        "market.risk.lookback=${hydra:job.num}",  # out of the domain for job 0? (>= 1)
+        "n_agents=12",
+        cwd=tmp_path,
+    )
+    # lookback 0 is outside [1, ...): job 0 is refused before anything runs, naming the value
+    assert proc.returncode == 2, proc.stderr
+    assert "invalid market.risk.lookback=0" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+    proc = bilancio(
+        "-m",
+        "kappa=0.5,1",
+        "seed=${hydra:job.num}",
+        "job.description=${hydra:runtime.cwd}",
+        "n_agents=12",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    configs = _stored_configs(tmp_path / "bilancio.db")
+    assert {n: c["seed"] for n, c in configs.items()} == {0: 0, 1: 1}
+    assert {n: c["kappa"] for n, c in configs.items()} == {0: 0.5, 1: 1.0}
+    assert {c["job"]["description"] for c in configs.values()} == {str(tmp_path)}
+    got = rows(tmp_path / "bilancio.db", "SELECT job_num, seed FROM runs")
+    assert sorted((r["job_num"], r["seed"]) for r in got) == [(0, 0), (0, 0), (1, 1), (1, 1)]
+
+
+def test_hydra_job_values_per_job(loader) -> None:
+    """override_dirname, job.num and the job folder are each job's own."""
+    master = loader.load_configuration("config", ["n_agents=12"], run_mode=RunMode.MULTIRUN)
+    swept = [
+        "kappa=0.5,2",
+        "storage=sqlite,postgres",
+        "job.description=${hydra:job.override_dirname}|${hydra:job.num}|${hydra:runtime.output_dir}",
+    ]
+    plan = plan_sweep(master, loader, swept)
+    sweep_dir = Path(str(master.hydra.sweep.dir)).absolute()
+    descriptions = [plan.spec(n).config["job"]["description"] for n in range(plan.n_jobs)]
+    # Hydra sorts the overrides of override_dirname; the description's own override is one
+    own = r"job.description=$\{hydra\:job.override_dirname\}|$\{hydra\:job.num\}|"
+    own += r"$\{hydra\:runtime.output_dir\}"
+    assert descriptions == [
+        f"{own},kappa=0.5,storage=sqlite|0|{sweep_dir / '0'}",
+        f"{own},kappa=0.5,storage=postgres|1|{sweep_dir / '1'}",
+        f"{own},kappa=2,storage=sqlite|2|{sweep_dir / '2'}",
+        f"{own},kappa=2,storage=postgres|3|{sweep_dir / '3'}",
+    ]
