@@ -135,31 +135,21 @@ def check_storage(settings: dict[str, Any]) -> None:
 
 
 def _check_credentials(settings: dict[str, Any]) -> None:
-    """A sweep's database must be named before it runs: by the settings a sweep has
-    (``storage.url``, the environment), not by a read command's flags. Never shows a value."""
+    """A sweep's PostgreSQL database must be named before it runs, and the message names the
+    settings a sweep has (``storage.url``, the environment), not a read command's ``--url``.
+    Supabase's credentials are checked when the store opens (or by the Modal launcher's
+    preflight); that message names its environment variables. Never shows a value."""
     import os
 
     from bilancio.extras import require
 
-    backend = settings.get("backend")
-    if backend == "postgres":
+    if settings.get("backend") == "postgres":
         require("psycopg", "postgres", "storage=postgres")  # the install command comes first
         if not (settings.get("url") or os.environ.get("BILANCIO_DATABASE_URL")):
             raise StoreError(
                 "storage=postgres needs a database URL: set BILANCIO_DATABASE_URL (recommended: "
                 "it is never stored with the results), or storage.url to a postgresql:// URL"
             )
-    elif backend == "supabase" and settings.get("write", True):
-        from bilancio.storage.supabase_client import credentials
-
-        require("supabase", "cloud", "storage=supabase")
-        try:
-            credentials(write=True)
-        except StoreError as err:
-            raise StoreError(
-                "storage=supabase needs BILANCIO_SUPABASE_URL and BILANCIO_SUPABASE_SERVICE_KEY "
-                f"in the environment (a sweep writes, so the service-role key): {err}"
-            ) from None
 
 
 def open_store(settings: dict[str, Any], *, read_only: bool = False) -> Store:
