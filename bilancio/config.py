@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from bilancio.model import ModelParams
+from bilancio.model import ModelParams, ParameterError
 
 
 @dataclass
@@ -106,8 +108,45 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="bilancio_schema", node=BilancioConfig)
 
 
-def params_from_config(cfg: DictConfig | dict[str, Any]) -> ModelParams:
-    """Model parameters from a composed config (extra keys such as ``hydra`` are ignored)."""
+class UnknownParameter(ParameterError):
+    """A key of a composed config that the schema does not have (added with ``+`` or ``++``)."""
+
+    def __init__(self, key: str):
+        from bilancio.hydra_errors import unknown_key
+
+        self.name, self.value, self.domain = key, None, "a key of bilancio's config"
+        ValueError.__init__(self, unknown_key(key))
+
+
+def unknown_key_in(cfg: DictConfig | dict[str, Any]) -> str | None:
+    """The first dotted key of a task config (without ``hydra``) that is not in the schema
+    ``bilancio_schema``; None if every key is. Struct mode refuses ``kapa=0.5``, but Hydra lets
+    ``+kapa=0.5`` and ``++kapa=0.5`` add a key that nothing reads."""
+    return _unknown(cfg, BilancioConfig, "")
+
+
+def _unknown(node: Any, schema: type, prefix: str) -> str | None:
+    hints = typing.get_type_hints(schema)
+    for key in node:
+        if not prefix and key == "hydra":
+            continue
+        if key not in hints:
+            return f"{prefix}{key}"
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind) and isinstance(node[key], dict | DictConfig):
+            found = _unknown(node[key], kind, f"{prefix}{key}.")
+            if found:
+                return found
+    return None
+
+
+def params_from_config(cfg: DictConfig | dict[str, Any], *, strict: bool = False) -> ModelParams:
+    """Model parameters from a composed config (extra keys such as ``hydra`` are ignored).
+    ``strict``: refuse a key the schema does not have (UnknownParameter, a ParameterError)."""
+    if strict:
+        key = unknown_key_in(cfg)
+        if key is not None:
+            raise UnknownParameter(key)
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
     names = ModelParams.field_names()
     return ModelParams(**{k: data[k] for k in names if k in data})

@@ -242,3 +242,29 @@ def test_version(tmp_path: Path) -> None:
     proc = bilancio_cmd("--version", cwd=tmp_path)
     assert proc.returncode == 0
     assert proc.stdout.strip() == f"bilancio {bilancio.__version__} (Hydra {hydra.__version__})"
+
+
+def test_a_sweep_without_database_credentials_names_its_own_settings(tmp_path: Path) -> None:
+    """A sweep has no --url flag: it is told of storage.url and the environment variables."""
+    import os
+
+    names = ("BILANCIO_DATABASE_URL", "BILANCIO_SUPABASE_URL", "BILANCIO_SUPABASE_SERVICE_KEY")
+    bare = {k: v for k, v in os.environ.items() if k not in names}
+    run = __import__("subprocess").run
+    cmd = [str(SCRIPT_PATH), "-m", "kappa=0.5,1", "n_agents=12"]
+    proc = run([*cmd, "storage=postgres"], cwd=tmp_path, capture_output=True, text=True, env=bare)
+    line = _one_line_refusal(proc, "BILANCIO_DATABASE_URL", "storage.url")
+    assert "--url" not in line
+    proc = run([*cmd, "storage=supabase"], cwd=tmp_path, capture_output=True, text=True, env=bare)
+    _one_line_refusal(proc, "BILANCIO_SUPABASE_URL", "BILANCIO_SUPABASE_SERVICE_KEY")
+    anon = {**bare, "BILANCIO_SUPABASE_URL": "https://x.supabase.co"}
+    anon["BILANCIO_SUPABASE_ANON_KEY"] = "anon-key-SECRET123"
+    proc = run([*cmd, "storage=supabase"], cwd=tmp_path, capture_output=True, text=True, env=anon)
+    line = _one_line_refusal(proc, "BILANCIO_SUPABASE_SERVICE_KEY", "the anon key can only read")
+    assert "SECRET123" not in proc.stderr + proc.stdout
+    assert list(tmp_path.iterdir()) == []
+    # a read command keeps its flag
+    proc = run(
+        [str(SCRIPT_PATH), "db", "status"], cwd=tmp_path, capture_output=True, text=True, env=bare
+    )
+    assert proc.returncode == 2 and "--url" in proc.stderr

@@ -16,7 +16,7 @@ def run_once(cfg: Any) -> None:
     from bilancio.model import simulate_pair
     from bilancio.report import format_pair
 
-    params = params_from_config(cfg)
+    params = params_from_config(cfg, strict=True)  # +kapa=0.5 adds a key nothing reads
     print(format_pair(params, simulate_pair(params)))
 
 

@@ -139,6 +139,25 @@ def check_storage(settings: dict[str, Any]) -> None:
     for key in ("busy_timeout", "timeout"):
         if settings.get(key) is not None:
             check_timeout(settings[key], f"storage.{key}")
+    _check_credentials(settings)
+
+
+def _check_credentials(settings: dict[str, Any]) -> None:
+    """A sweep's PostgreSQL database must be named before it runs, and the message names the
+    settings a sweep has (``storage.url``, the environment), not a read command's ``--url``.
+    Supabase's credentials are checked when the store opens (or by the Modal launcher's
+    preflight); that message names its environment variables. Never shows a value."""
+    import os
+
+    from bilancio.extras import require
+
+    if settings.get("backend") == "postgres":
+        require("psycopg", "postgres", "storage=postgres")  # the install command comes first
+        if not (settings.get("url") or os.environ.get("BILANCIO_DATABASE_URL")):
+            raise StoreError(
+                "storage=postgres needs a database URL: set BILANCIO_DATABASE_URL (recommended: "
+                "it is never stored with the results), or storage.url to a postgresql:// URL"
+            )
 
 
 def open_store(settings: dict[str, Any], *, read_only: bool = False) -> Store:

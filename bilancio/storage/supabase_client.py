@@ -18,7 +18,11 @@ def credentials(write: bool = False) -> tuple[str, str, str]:
     service = os.environ.get("BILANCIO_SUPABASE_SERVICE_KEY")
     anon = os.environ.get("BILANCIO_SUPABASE_ANON_KEY")
     if not url:
-        raise StoreError("BILANCIO_SUPABASE_URL is not set")
+        raise StoreError(
+            "BILANCIO_SUPABASE_URL is not set: Supabase's project and key come from the "
+            "environment only (BILANCIO_SUPABASE_URL with BILANCIO_SUPABASE_SERVICE_KEY to "
+            "write, or BILANCIO_SUPABASE_ANON_KEY to read)"
+        )
     if service:
         return url, service, "service"
     if write:

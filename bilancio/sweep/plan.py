@@ -8,8 +8,10 @@ value against the structured schema and then set on plain copies.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from hydra.core.override_parser.types import Override, Transformer, ValueType
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from bilancio.config import params_from_config
+from bilancio.config import params_from_config, unknown_key_in
 from bilancio.model import ModelParams, ParameterError
 from bilancio.sweep.job import JobSpec
 from bilancio.sweep.progress import Progress
@@ -51,7 +53,7 @@ class SweepPlan:
     ):
         self._master, self._loader, self._axes = master, config_loader, axes
         self._sizes = [len(a.values) for a in axes]
-        self._bases: dict[tuple[str, ...], tuple[dict[str, Any] | None, DictConfig]] = {}
+        self._bases: dict[tuple[str, ...], tuple[dict[str, Any] | None, DictConfig, Any]] = {}
         self._checked: dict[tuple[tuple[str, ...], str, str], Any] = {}
         self.overrides = overrides
         self.n_jobs = math.prod(self._sizes)
@@ -84,13 +86,18 @@ class SweepPlan:
         axes = self._axes
         structural = tuple(a.strings[i] for a, i in zip(axes, choice, strict=True) if a.structural)
         if structural not in self._bases:
-            self._bases[structural] = _compose(self._master, self._loader, list(structural))
-        base, typed = self._bases[structural]
+            composed = _compose(self._master, self._loader, list(structural))
+            self._refuse_own_sweeps(composed[2].hydra)
+            self._bases[structural] = composed
+        base, typed, hydra = self._bases[structural]
         values = [
             (a.key, a.values[i]) for a, i in zip(axes, choice, strict=True) if not a.structural
         ]
-        if base is None:  # interpolations: resolve each job's config on its own
-            config = _resolved_with(typed, values)
+        if base is None or any(_interpolates(v) for _, v in values):
+            # interpolations: resolve each job's config on its own, ${hydra:...} against the
+            # job's own Hydra config (job.num, job.override_dirname, runtime.output_dir, ...)
+            with _job_hydra_config(hydra, self._master, num, self.overrides_of(num)):
+                config = _resolved_with(typed, values)
         else:
             config = _copy(base)
             for key, value in values:
@@ -104,6 +111,23 @@ class SweepPlan:
             config["job"] = {**config["job"], "id": job_id, "num": num}
             config["storage"] = self.bind["storage"]
         return JobSpec(job_id=job_id, job_num=num, config=config, overrides=overrides)
+
+    def _refuse_own_sweeps(self, hydra: DictConfig) -> None:
+        """A swept config group option (``+experiments=a,b``) that brings a sweep of its own
+        (``hydra.sweeper.params``): Hydra's sweepers drop it silently; bilancio refuses."""
+        own = OmegaConf.to_container(hydra.sweeper, resolve=False).get("params") or {}
+        master = OmegaConf.to_container(self._master.hydra.sweeper, resolve=False)
+        if own == (master.get("params") or {}):
+            return
+        swept = [a for a in self._axes if a.structural and len(a.values) > 1]
+        names = [s.partition("=")[2] for a in swept for s in a.strings]
+        group = swept[0].strings[0].partition("=")[0] if swept else "+experiments"
+        one_at_a_time = "; ".join(f"bilancio {group}={n}" for n in names)
+        raise SweepError(
+            f"cannot sweep over {' '.join(a.source for a in swept)}: each of them has its own "
+            "sweep (hydra.sweeper.params), which a sweep over them would drop; run them one at "
+            f"a time: {one_at_a_time}"
+        )
 
     def specs(self, nums: Iterable[int] | None = None) -> Iterator[JobSpec]:
         for num in range(self.n_jobs) if nums is None else nums:
@@ -155,8 +179,15 @@ def _axes(parsed: list[Override], config_loader: Any) -> list[_Axis]:
                 f"values: a list ({o.key_or_group}=0.5,1,2) or range(start,stop,step). "
                 "interval() is for sampling sweepers such as hydra/sweeper=optuna"
             )
-        values = list(o.sweep_iterator()) if o.is_sweep_override() else [o.value()]
-        strings = [f"{element}={Transformer.str(v)}" for v in values]
+        # the job's override strings as Hydra's BasicSweeper writes them (quotes kept), and the
+        # values as Hydra reads them back when it composes a job (a quoted string is its text)
+        if o.is_sweep_override():
+            parsed = list(o.sweep_iterator())
+            strings = [f"{element}={Transformer.str(v)}" for v in parsed]
+            values = [_hydra_value(v) for v in parsed]
+        else:
+            strings = [f"{element}={o.get_value_element_as_str()}"]
+            values = [o.value()]
         if o.is_delete() and o.value() is None:
             strings = [element]
         structural = (
@@ -169,6 +200,12 @@ def _axes(parsed: list[Override], config_loader: Any) -> list[_Axis]:
         )
         axes[element] = _Axis(o.key_or_group, values, strings, structural, o.input_line)
     return list(axes.values())
+
+
+def _hydra_value(element: Any) -> Any:
+    """A parsed sweep element as the value Hydra gives the config (``Override.value()``'s own
+    conversion: quoted strings become their text, inside lists and dicts too)."""
+    return Override._convert_value(element)
 
 
 LARGE_SWEEP = 10_000  # pairs; above it the sweep's size and cost are printed before planning
@@ -207,22 +244,76 @@ def _estimate(n: int, axes: list[_Axis], master: DictConfig) -> str:
 
 def _compose(
     master: DictConfig, config_loader: Any, overrides: list[str]
-) -> tuple[dict[str, Any] | None, DictConfig]:
+) -> tuple[dict[str, Any] | None, DictConfig, DictConfig]:
     """The task part of a composed job config: as a plain resolved dict (None if it holds
-    interpolations, which must be resolved per job), and as a typed config."""
+    interpolations, which must be resolved per job), and as a typed config; and the composed
+    config with its ``hydra`` node (for ``${hydra:...}``)."""
     try:
         cfg = config_loader.load_sweep_config(master, overrides)
     except Exception as err:  # Hydra raises several types for a config that does not compose
         raise SweepError(f"cannot compose the config with {overrides}: {err}") from err
+    full = cfg
+    cfg = copy.deepcopy(full)
     with open_dict(cfg):
         del cfg["hydra"]
+    unknown = unknown_key_in(cfg)  # added with + or ++: nothing would read it
+    if unknown is not None:
+        from bilancio.hydra_errors import unknown_key
+
+        raise SweepError(unknown_key(unknown))
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    if _interpolates(plain):
+        return None, cfg, full
+    return plain, cfg, full
+
+
+def _interpolates(value: Any) -> bool:
+    """Whether a value holds an interpolation (``${...}``) anywhere."""
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_interpolates(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_interpolates(v) for v in value)
+    return False
+
+
+@contextlib.contextmanager
+def _job_hydra_config(
+    full: DictConfig, master: DictConfig, num: int, overrides: tuple[str, ...]
+) -> Iterator[None]:
+    """``${hydra:...}`` resolves against job ``num``'s own Hydra config while in this block: the
+    composed config's, with what Hydra sets per job (BasicLauncher and run_job): job.id and
+    job.num, the job's task overrides and override_dirname, runtime.output_dir."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import read_write
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    task = [o for o in parsed if not o.is_hydra_override()]
+    node = full.hydra
+    with read_write(node), open_dict(node):
+        node.job.id = num
+        node.job.num = num
+        node.overrides.task = [o.input_line for o in task]
+        dirname = node.job.config.override_dirname
+        node.job.override_dirname = get_overrides_dirname(
+            overrides=task,
+            exclude_keys=list(dirname.exclude_keys),
+            item_sep=dirname.item_sep,
+            kv_sep=dirname.kv_sep,
+        )
+        node.sweep.dir = str(master.hydra.sweep.dir)  # as resolved once for the whole sweep
+        node.runtime.output_dir = os.path.abspath(
+            os.path.join(str(node.sweep.dir), str(node.sweep.subdir))
+        )
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(full)
     try:
-        plain = OmegaConf.to_container(cfg, resolve=True)
-    except OmegaConfBaseException as err:
-        raise SweepError(f"cannot resolve the config: {err}") from err
-    if plain != OmegaConf.to_container(cfg, resolve=False):
-        return None, cfg
-    return plain, cfg
+        yield
+    finally:
+        hydra_config.cfg = previous
 
 
 def _resolved_with(typed: DictConfig, values: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ line is printed every ``interval`` seconds and at the end, so logs stay readable
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from typing import TextIO
@@ -68,11 +70,30 @@ class Progress:
             text = f"[{'#' * filled}{'.' * (30 - filled)}] {text}"
         return text
 
+    def _columns(self) -> int:
+        """The terminal's width: $COLUMNS if set (as shutil reads it), else the width of the
+        terminal the stream writes to, else shutil's answer (80 when it knows none)."""
+        if not os.environ.get("COLUMNS", "").strip().isdigit():
+            try:
+                return os.get_terminal_size(self.stream.fileno()).columns or 80
+            except (AttributeError, ValueError, OSError):
+                pass
+        return shutil.get_terminal_size().columns
+
+    def _fitted(self, text: str, limit: int) -> str:
+        """The live line in at most ``limit`` characters (a line as wide as the terminal wraps,
+        and each redraw then scrolls): without the bar if need be, then cut."""
+        if len(text) > limit and text.startswith("["):
+            text = text.partition("] ")[2]
+        return text[:limit]
+
     def _draw(self, now: float) -> None:
         self._drawn_at = self.done
         text = self.line(now)
         if self.live:
-            pad = " " * max(0, self._width - len(text))
+            limit = max(1, self._columns() - 1)
+            text = self._fitted(text, limit)
+            pad = " " * max(0, min(self._width, limit) - len(text))
             self.stream.write(f"\r{text}{pad}")
             self._width = len(text)
         else:
