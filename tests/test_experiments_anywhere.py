@@ -37,7 +37,7 @@ def _jobs(db: Path) -> list[dict]:
 def test_the_top_level_experiments_folder_is_the_shipped_one() -> None:
     # edited at the top level, shipped inside the package: one set of files, not two copies
     assert (REPO / "experiments").resolve() == (REPO / "bilancio/conf/experiments").resolve()
-    assert SHIPPED == ["balanced_grid", "seed_smoke"]
+    assert SHIPPED == ["balanced_grid", "optimise_effect", "seed_smoke"]
 
 
 def test_a_shipped_experiment_runs_from_any_directory(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_an_unknown_experiment_is_refused_with_the_list_and_where_it_looked(
     assert result.returncode == 2
     message = result.stderr.strip()
     assert "invalid experiments=nosuch" in message
-    assert "allowed balanced_grid, mine, seed_smoke" in message
+    assert "allowed balanced_grid, mine, optimise_effect, seed_smoke" in message
     assert str(tmp_path / "experiments") in message and "pkg://bilancio.conf" in message
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "bilancio.db").exists()
@@ -98,7 +98,7 @@ def test_help_lists_the_experiments_group(tmp_path: Path) -> None:
     result = bilancio("--help", cwd=tmp_path)
     assert result.returncode == 0
     group = result.stdout.split("\nexperiments:", 1)[1].split("\n", 1)[0]
-    assert group.split() == ["balanced_grid,", "mine,", "seed_smoke"]
+    assert group.split() == ["balanced_grid,", "mine,", "optimise_effect,", "seed_smoke"]
 
 
 def _complete(line: str, cwd: Path) -> list[str]:
@@ -117,7 +117,12 @@ def test_completion_offers_groups_not_the_current_directory(tmp_path: Path) -> N
     _experiment(tmp_path, "mine", "my own")
     assert _complete("bilancio +", tmp_path) == ["+cloud=", "+experiments=", "+hydra", "+storage="]
     offered = _complete("bilancio +experiments=", tmp_path)
-    assert offered == ["+experiments=balanced_grid", "+experiments=mine", "+experiments=seed_smoke"]
+    assert offered == [
+        "+experiments=balanced_grid",
+        "+experiments=mine",
+        "+experiments=optimise_effect",
+        "+experiments=seed_smoke",
+    ]
 
 
 # -- the installed wheel -------------------------------------------------------------------------
@@ -185,5 +190,8 @@ def test_the_installed_wheel_runs_experiments_from_a_temporary_directory(
     ).stdout
     assert str(REPO) not in shown and "venv" in shown
     refused = run("+experiments=nosuch")
-    assert refused.returncode == 2 and "allowed balanced_grid, seed_smoke" in refused.stderr
+    assert (
+        refused.returncode == 2
+        and "allowed balanced_grid, optimise_effect, seed_smoke" in refused.stderr
+    )
     assert "experiments:" in run("--help").stdout

@@ -287,3 +287,29 @@ def test_another_sweeper_without_the_callback_is_a_clear_error(tmp_path: Path) -
     assert done.returncode == 2
     assert "without bilancio's job_metrics callback" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_during_a_basic_sweep_marks_the_job_and_resuming_completes_it(
+    tmp_path: Path,
+) -> None:
+    import signal
+
+    from tests.sweep_helpers import start_sweep, wait_for_runs
+
+    sweep = ["-m", "hydra/sweeper=basic", "kappa=range(1,31)", "n_agents=150", "job.id=stop"]
+    proc = start_sweep(*sweep, cwd=tmp_path)
+    db = tmp_path / "bilancio.db"
+    wait_for_runs(db, proc, 4)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    assert "job stop is marked interrupted" in err and "job.id=stop" in err
+    job = job_of(db)
+    assert job["status"] == "failed" and job["error"].startswith("interrupted (SIGINT)")
+    assert job["lease_owner"] is None
+    assert len(rows(db, "SELECT * FROM job_metrics")) == 1
+    done = run(*sweep, cwd=tmp_path)  # the same command resumes the job
+    assert done.returncode == 0, done.stderr
+    job = job_of(db)
+    assert (job["status"], job["completed_runs"], job["failed_runs"]) == ("completed", 60, 0)

@@ -44,6 +44,11 @@ def _after_the_sweep() -> str:
     if not sweeps or not sweeps[-1].finished:
         return ""
     summary = sweeps[-1]
+    if summary.interrupted:
+        return (
+            f"; job {summary.job_id} is marked interrupted with the pairs stored so far: "
+            f"resume it with job.id={summary.job_id}"
+        )
     if summary.aggregated:
         return f" after job {summary.job_id} was complete; every result is stored"
     return (

@@ -41,6 +41,16 @@ def run_hydra(args: list[str]) -> int:
         )
         app = main(_task)
         app()
+    except KeyboardInterrupt as err:  # SIGINT or SIGTERM: a sweep of another sweeper is closed
+        foreign = sys.modules.get("bilancio.sweep.foreign")
+        if foreign is not None and foreign.OPEN:
+            from bilancio.interrupts import Interrupted, deferred
+
+            name = err.name if isinstance(err, Interrupted) else "SIGINT"
+            job_id = foreign.OPEN[-1].job_id
+            with deferred():
+                foreign.finish_open(f"interrupted ({name}); resume with job.id={job_id}")
+        raise
     except Exception as err:
         from bilancio.sweep import foreign
 

@@ -202,7 +202,9 @@ class ForeignSweep:
                 summary.completed += 1
                 continue
             reason = pair.error or (
-                "the pair never finished (its worker died, was killed, or the launcher failed)"
+                f"the pair never finished: {error}"
+                if error
+                else "the pair never finished (its worker died, was killed, or the launcher failed)"
             )
             reason = redact(reason)
             summary.failures.append((pair.num, pair.overrides, reason))
