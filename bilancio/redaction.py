@@ -189,3 +189,27 @@ def guard_streams() -> tuple[TextIO, TextIO]:
     if not isinstance(sys.stderr, RedactingStream):
         sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
     return previous
+
+
+def drop_secret_settings(config: Any) -> None:
+    """Remove secret settings from a Hydra sweep config in place, before a launcher or sweeper
+    composes, pickles or writes job configs from it (submitit pickles them to disk): the
+    values leave ``storage.url`` and the task overrides; they reach the workers through the
+    environment (``BILANCIO_DATABASE_URL``) instead."""
+    from omegaconf import OmegaConf, open_dict, read_write
+
+    with read_write(config), open_dict(config):
+        for key in SECRET_SETTINGS:
+            if OmegaConf.select(config, key) is not None:
+                OmegaConf.update(config, key, None, merge=False)
+        task = OmegaConf.select(config, "hydra.overrides.task")
+        if task is not None:
+            kept = [
+                o
+                for o in OmegaConf.to_container(task, resolve=False)
+                if o.partition("=")[0].lstrip("+~") not in SECRET_SETTINGS
+            ]
+            config.hydra.overrides.task = kept
+        dirname = OmegaConf.select(config, "hydra.job.override_dirname")
+        if isinstance(dirname, str):
+            config.hydra.job.override_dirname = redact(dirname)

@@ -114,3 +114,66 @@ def test_a_bad_batch_size_is_refused(tmp_path: Path) -> None:
     assert "invalid hydra.sweeper.batch_size=0: allowed null (automatic) or an integer >= 1" in (
         done.stderr
     )
+
+
+def _files_holding(folder: Path, secret: str) -> list[str]:
+    found = []
+    for path in folder.rglob("*"):
+        if path.is_file() and secret.encode() in path.read_bytes():
+            found.append(str(path.relative_to(folder)))
+    return found
+
+
+def test_a_database_url_typed_on_the_command_line_stays_out_of_every_file(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    # submitit pickles each Hydra job (its config too) into the sweep folder: the URL must
+    # reach the workers through the environment, never through those files
+    for args in (
+        ("hydra/launcher=submitit_local", "hydra.sweeper.batch_size=2"),
+        ("hydra/sweeper=basic", "hydra/launcher=submitit_local"),
+    ):
+        work = tmp_path / args[0].replace("/", "_")
+        work.mkdir()
+        done = run(
+            "-m",
+            *args,
+            "storage=postgres",
+            f"storage.url='{migrated_url}'",
+            "kappa=0.5,1",
+            "n_agents=12",
+            cwd=work,
+        )
+        assert done.returncode == 0, done.stderr
+        assert list(work.rglob("*.pkl")), "submitit wrote its job files"
+        assert _files_holding(work, migrated_url) == []
+        assert migrated_url not in done.stdout + done.stderr
+    with psycopg.connect(migrated_url) as conn:
+        counts = conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall()
+    assert counts == [("completed", 8)]
+
+
+def test_a_10000_pair_sweep_of_quick_pairs_is_a_few_dozen_hydra_jobs() -> None:
+    from bilancio.config import BilancioConfig
+    from bilancio.sweep.job import JobSpec
+    from hydra_plugins.bilancio_modal_launcher._core import MAX_BATCH, TARGET_BATCH_SECONDS
+    from hydra_plugins.bilancio_modal_launcher._core import batch_size as measured_size
+
+    base = {
+        k: v for k, v in vars(BilancioConfig()).items() if not hasattr(v, "__dataclass_fields__")
+    }
+    sample = [
+        JobSpec("j", n, {**base, "n_agents": 12, "kappa": 0.5 + n, "market": {}}, ())
+        for n in range(3)
+    ]
+    from bilancio.sweep.job import compute_job
+
+    assert compute_job(sample[0]).outcome.status == "completed"  # real pairs were timed
+    size, per_pair = measured_size({}, sample)
+    # a pair of 12 agents takes about a millisecond: TARGET_BATCH_SECONDS (2 s) of them is more
+    # than the cap, so a batch holds MAX_BATCH (500) pairs and 10,000 pairs make 20 Hydra jobs
+    assert per_pair < TARGET_BATCH_SECONDS / MAX_BATCH
+    assert size == MAX_BATCH == 500
+    assert -(-10_000 // size) == 20

@@ -313,3 +313,11 @@ def test_ctrl_c_during_a_basic_sweep_marks_the_job_and_resuming_completes_it(
     assert done.returncode == 0, done.stderr
     job = job_of(db)
     assert (job["status"], job["completed_runs"], job["failed_runs"]) == ("completed", 60, 0)
+
+
+def test_the_optuna_experiment_without_its_sweeper_says_how_to_run_it(tmp_path: Path) -> None:
+    done = run("+experiments=optimise_effect", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "hydra.sweeper.direction is not an option of the Bilancio sweeper" in done.stderr
+    assert "hydra/sweeper=optuna" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "bilancio.db").exists()

@@ -32,7 +32,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from bilancio.files import write_atomically
-from bilancio.redaction import redact, redact_override
+from bilancio.redaction import drop_secret_settings, redact, redact_override
 from bilancio.rows import JobRecord, run_id
 from bilancio.storage import JobBusy, StoreError, absolute_storage, check_storage, open_store
 from bilancio.sweep import lease
@@ -158,9 +158,13 @@ class ForeignSweep:
         OPEN.append(self)
         store.add_event(job_id, "resumed" if resumed else "created", {"sweeper": self.sweeper})
         self.heartbeat = lease.Heartbeat(storage, job_id, self.owner, self.beat).start()
+        if storage.get("url"):  # the workers read it from the environment, as the store does
+            os.environ["BILANCIO_DATABASE_URL"] = storage["url"]
+        public = {k: v for k, v in storage.items() if k != "url"}
         os.environ[ENV] = json.dumps(
-            {"job_id": job_id, "storage": storage, "outcomes": str(outcomes)}
+            {"job_id": job_id, "storage": public, "outcomes": str(outcomes)}
         )
+        drop_secret_settings(config)  # the sweeper composes (and may pickle) jobs from it
         print(
             f"bilancio: job {job_id}: pairs chosen by {self.sweeper.rsplit('.', 1)[-1]} → "
             f"{storage.get('path') if storage.get('backend') == 'sqlite' else 'the database'}",

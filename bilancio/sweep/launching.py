@@ -20,7 +20,7 @@ from hydra.core.utils import JobStatus
 from hydra.plugins.launcher import Launcher
 
 from bilancio.files import write_atomically
-from bilancio.redaction import redact
+from bilancio.redaction import drop_secret_settings, redact, redact_override
 from bilancio.storage import Store
 from bilancio.sweep.job import JobOutcome, JobSpec, run_job
 
@@ -125,6 +125,8 @@ def _through_hydra_launcher(
     first = plan.spec(todo[0])
     if first.config["storage"].get("url"):
         os.environ["BILANCIO_DATABASE_URL"] = first.config["storage"]["url"]
+    if getattr(launcher, "config", None) is not None:  # what the launcher composes jobs from
+        drop_secret_settings(launcher.config)
     size = batch_size or measured_size({}, list(plan.specs(todo[:3])))[0]
     batches = [todo[i : i + size] for i in range(0, len(todo), size)]
     where = (folder / "batches").absolute()  # a Hydra job may run in its own folder (chdir)
@@ -139,7 +141,11 @@ def _through_hydra_launcher(
         overrides = []
         for k, nums in enumerate(wave, start):
             specs = [
-                {**asdict(spec), "config": {**spec.config, "storage": _public_storage(spec)}}
+                {
+                    **asdict(spec),
+                    "config": {**spec.config, "storage": _public_storage(spec)},
+                    "overrides": [redact_override(o) for o in spec.overrides],
+                }
                 for spec in plan.specs(nums)
             ]
             path = write_atomically(where / f"{k}.json", json.dumps(specs))
