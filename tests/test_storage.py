@@ -270,3 +270,24 @@ def test_seeds_fit_sixty_four_bits(store) -> None:
     store.save_runs([_run("job-1", 0, "passive", seed=2**63 - 1)], [])
     assert store.job_runs("job-1")[0]["seed"] == 2**63 - 1
     assert store.get_job("job-1")["seeds"] == [0, 2**63 - 1]
+
+
+def test_a_jobs_grid_is_set_once_it_is_known(store) -> None:
+    # a sweep of another Hydra sweeper learns its size and swept values only at the end
+    store.create_job(
+        _job(kappas=[], concentrations=[], mus=[], outside_mid_ratios=[], seeds=[], total_runs=0)
+    )
+    store.set_job_grid(
+        "job-1",
+        {
+            "total_runs": 6,
+            "kappas": [0.25, 2.0],
+            "mus": [0.0, 1.0],
+            "seeds": [7, 2**40],
+            "sweep_type": "ignored: not a grid column",
+        },
+    )
+    job = store.get_job("job-1")
+    assert job["total_runs"] == 6 and job["kappas"] == [0.25, 2.0]
+    assert job["mus"] == [0.0, 1.0] and job["seeds"] == [7, 2**40]
+    assert job["concentrations"] == [] and job["sweep_type"] == "balanced"
