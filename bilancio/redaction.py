@@ -210,6 +210,8 @@ def drop_secret_settings(config: Any) -> None:
                 if o.partition("=")[0].lstrip("+~") not in SECRET_SETTINGS
             ]
             config.hydra.overrides.task = kept
-        dirname = OmegaConf.select(config, "hydra.job.override_dirname")
-        if isinstance(dirname, str):
+        job = OmegaConf.select(config, "hydra.job")
+        raw = OmegaConf.to_container(job, resolve=False) if OmegaConf.is_config(job) else {}
+        dirname = raw.get("override_dirname")  # as written: it may hold ${hydra:…}
+        if isinstance(dirname, str) and redact(dirname) != dirname:
             config.hydra.job.override_dirname = redact(dirname)
