@@ -113,7 +113,7 @@ class JobSubdirs:
 
     def _override_dirname(self, overrides: tuple[str, ...]) -> str:
         kept = []
-        for o in overrides:
+        for o in (redact_override(o) for o in overrides):  # a folder name never holds a secret
             key, sep, value = o.partition("=")
             if key.lstrip("+~") not in self.exclude:
                 kept.append(f"{key}{self.kv_sep}{value}" if sep else key)
