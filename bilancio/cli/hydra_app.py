@@ -8,6 +8,7 @@ from typing import Any
 
 from bilancio import redaction
 from bilancio.cli import FAILED, OK, USAGE
+from bilancio.errors import one_line
 
 
 def run_once(cfg: Any) -> None:
@@ -58,7 +59,7 @@ def run_hydra(args: list[str]) -> int:
             print(f"bilancio: {err}", file=sys.stderr)
             return USAGE
         if foreign.OPEN:  # another sweeper or its launcher raised: the job is still closed
-            reason = f"the sweep stopped: {_describe(err)}"
+            reason = f"the sweep stopped: {one_line(err)}"
             foreign.finish_open(reason)
             print(f"bilancio: {redaction.redact(reason)}", file=sys.stderr)
             return FAILED
@@ -95,8 +96,3 @@ def _task(cfg: Any) -> object:
         print(f"bilancio: {err}", file=sys.stderr)
         sys.exit(USAGE)
     return None
-
-
-def _describe(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from bilancio.files import write_atomically
@@ -68,7 +67,7 @@ class _Pair:
     status: str  # started | completed | failed
     error: str | None
     saved: bool
-    config: dict[str, Any] | None = None
+    config: dict[str, Any]  # the job's resolved config, written by its task before the pair
 
 
 OPEN: list[ForeignSweep] = []  # the sweep of this process run by another sweeper, if any
@@ -230,10 +229,11 @@ class ForeignSweep:
     def _read_outcomes(self) -> list[_Pair]:
         pairs = []
         for path in sorted(self.outcomes.glob("*.json")):
-            try:
+            try:  # written atomically: a file is whole or absent
                 data = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue  # a file being written when a worker died: its pair is in the db or not
+            except (OSError, ValueError) as err:
+                print(f"bilancio: warning: unreadable outcome file {path}: {err}", file=sys.stderr)
+                continue
             pairs.append(
                 _Pair(
                     int(data["job_num"]),
@@ -241,31 +241,14 @@ class ForeignSweep:
                     data.get("status", "started"),
                     data.get("error"),
                     bool(data.get("saved")),
-                    data.get("config"),
+                    data["config"],
                 )
             )
         return sorted(pairs, key=lambda p: p.num)
 
     def _config_of(self, pair: _Pair) -> dict[str, Any]:
-        if pair.config is not None:  # the job's own resolved config, as its task wrote it
-            return {**pair.config, "storage": self.storage}
-        return self._sweep_config_with(pair)
-
-    def _sweep_config_with(self, pair: _Pair) -> dict[str, Any]:
-        """The stored config of a pair that left no rows: the sweep's, with its overrides."""
-        config = OmegaConf.to_container(self.config, resolve=False)
-        config.pop("hydra", None)
-        scratch = OmegaConf.create(config)
-        for override in pair.overrides:
-            key, _, value = override.lstrip("+~").partition("=")
-            try:
-                OmegaConf.update(scratch, key, yaml.safe_load(value), force_add=True)
-            except Exception:  # an override of a config group: keep the sweep's values
-                continue
-        try:
-            return OmegaConf.to_container(scratch, resolve=True)
-        except Exception:
-            return OmegaConf.to_container(scratch, resolve=False)
+        """The job's own resolved config, as its task wrote it before running the pair."""
+        return {**pair.config, "storage": self.storage}
 
     def _grid(self, pairs: int) -> dict[str, Any]:
         grid: dict[str, Any] = {"total_runs": 2 * pairs}

@@ -19,6 +19,7 @@ from typing import Any
 from hydra.core.utils import JobStatus
 from hydra.plugins.launcher import Launcher
 
+from bilancio.errors import one_line
 from bilancio.files import write_atomically
 from bilancio.redaction import drop_secret_settings, redact, redact_override
 from bilancio.storage import Store
@@ -188,11 +189,7 @@ def _unknown(batches: list[list[int]], error: str) -> Iterator[JobOutcome]:
 
 
 def _describe(err: Any) -> str:
-    if not isinstance(err, BaseException):
-        return redact(repr(err))
-    lines = str(err).strip().splitlines()
-    first = lines[0].split(". ")[0].rstrip(".") if lines else ""
-    return redact(f"{type(err).__name__}: {first}" if first else type(err).__name__)
+    return redact(one_line(err, first_sentence=True))
 
 
 def run_batch(path: str) -> list[dict[str, Any]]:

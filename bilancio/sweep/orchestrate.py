@@ -88,7 +88,7 @@ def run_sweep(
 
         check_objective(OmegaConf.select(config, "objective"))
         _check_scheduler(launcher)
-        _check_chdir(config, launcher)
+        _check_job_settings(config, launcher)
         check_options = getattr(launcher, "check_options", None)
         if check_options is not None:
             check_options()
@@ -106,11 +106,9 @@ def run_sweep(
     preflight = getattr(launcher, "preflight", None)
     if preflight is not None:  # launcher-specific checks, before anything is written
         preflight(storage)
-    sweep = Sweep(config, plan, launcher, storage)
-    sweep.batch_size = batch_size
     users = _user_callbacks(hydra_context)
-    if users and runs_jobs_itself(launcher):  # generic launchers call them in run_job
-        sweep.hooks = JobHooks(users)
+    hooks = JobHooks(users) if users and runs_jobs_itself(launcher) else None  # else run_job's
+    sweep = Sweep(config, plan, launcher, storage, batch_size=batch_size, hooks=hooks)
     sweep.run()
     from bilancio.sweep import callbacks
 
@@ -133,7 +131,8 @@ def env_set(config: DictConfig) -> dict[str, str]:
     return {str(k): str(v) for k, v in OmegaConf.to_container(env, resolve=True).items()}
 
 
-def _check_chdir(config: DictConfig, launcher: Launcher) -> None:
+def _check_job_settings(config: DictConfig, launcher: Launcher) -> None:
+    """Hydra job settings this launcher cannot honour: refused before anything runs."""
     if env_set(config) and type(launcher).__name__ == "ModalLauncher":
         raise SweepError(
             "hydra.job.env_set is not sent to Modal's containers (their environment is the "
@@ -186,7 +185,16 @@ def _cwd(config: DictConfig) -> str:
 
 
 class Sweep:
-    def __init__(self, config: DictConfig, plan: Any, launcher: Launcher, storage: dict):
+    def __init__(
+        self,
+        config: DictConfig,
+        plan: Any,
+        launcher: Launcher,
+        storage: dict,
+        *,
+        batch_size: int | None = None,
+        hooks: JobHooks | None = None,
+    ):
         self.config, self.plan, self.launcher, self.storage = config, plan, launcher, storage
         self.owner = lease.me().text()
         job = plan.spec(plan.nums[0]).config["job"]
@@ -196,7 +204,7 @@ class Sweep:
         self.todo: list[int] = []
         self.skipped = 0
         self.env_set = env_set(config)
-        self.hooks: JobHooks | None = None
+        self.batch_size, self.hooks = batch_size, hooks
 
     # -- before the job row: every refusal ----------------------------------------------------
 
@@ -349,7 +357,7 @@ class Sweep:
             self.todo,
             self.store,
             folder=self.folder,
-            batch_size=getattr(self, "batch_size", None),
+            batch_size=self.batch_size,
             hooks=self.hooks,
         )
         saved_env = {k: os.environ.get(k) for k in self.env_set}
