@@ -32,6 +32,15 @@ class _Reader(threading.Thread):
                 return
             self.data += chunk
 
+    def drained(self, timeout: float = 10) -> None:
+        """Wait until the last line's newline has been read: Linux may drop what is still
+        buffered in a pty once its other end is closed, which cut the text short."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self.data.endswith(b"\n") and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def text(self) -> str:
         self.join(timeout=10)
         os.close(self.fd)
@@ -59,6 +68,7 @@ def test_the_live_line_fits_a_narrow_terminal(monkeypatch, columns_env: bool) ->
     for i in range(997):
         progress.update(failed=i % 100 == 0)
     progress.close()
+    reader.drained()
     stream.close()
     text = reader.text()
     assert text.endswith("\n") and text.count("\n") == 1  # one line, redrawn in place
@@ -79,6 +89,7 @@ def test_a_wide_terminal_keeps_the_bar(monkeypatch) -> None:
     progress.update(False)
     progress.update(False)
     progress.close()
+    reader.drained()
     stream.close()
     text = reader.text()
     last = text.strip().split("\r")[-1]
