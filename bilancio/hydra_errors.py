@@ -64,6 +64,15 @@ def _composition(err: ConfigCompositionException) -> str:
             f"hydra/{kind}=optuna (bilancio's own choice of {kind} takes precedence over one "
             "made inside an experiment)"
         )
+    chosen = re.search(
+        r"Multiple values for (\S+?)\. To override a value use 'override \S+: (\S+)'", text
+    )
+    if chosen:
+        group, option = chosen.group(1), chosen.group(2)
+        return (
+            f"invalid +{group}={option}: a {group} is chosen already (by bilancio's config or an "
+            f"earlier override); change the choice with {group}={option}, without the +"
+        )
     override = _override_in(text)
     key = getattr(cause, "full_key", None) or override.partition("=")[0].lstrip("+~")
     if isinstance(cause, ConfigAttributeError | ConfigKeyError) or "Could not override" in text:
@@ -116,7 +125,31 @@ def _missing_option(text: str) -> str:
     where = f" (looked in {', '.join(places)})" if places and group == "experiments" else ""
     return (
         f"invalid {group}={name}: no such option in the config group {group}; allowed "
-        f"{choices}{where}"
+        f"{choices}{where}{_plugin_hint(group, name)}"
+    )
+
+
+# Hydra plugins a config may choose, and how to install each (bilancio's extra where it has one)
+PLUGINS = {
+    ("hydra/launcher", "submitit_slurm"): "pip install 'bilancio[cluster]'",
+    ("hydra/launcher", "submitit_local"): "pip install 'bilancio[cluster]'",
+    ("hydra/launcher", "joblib"): "pip install hydra-joblib-launcher",
+    ("hydra/launcher", "ray"): "pip install hydra-ray-launcher",
+    ("hydra/launcher", "rq"): "pip install hydra-rq-launcher",
+    ("hydra/sweeper", "optuna"): "pip install hydra-optuna-sweeper",
+    ("hydra/sweeper", "nevergrad"): "pip install hydra-nevergrad-sweeper",
+    ("hydra/sweeper", "ax"): "pip install hydra-ax-sweeper",
+}
+
+
+def _plugin_hint(group: str, name: str) -> str:
+    """For a Hydra plugin that is not installed: the command that installs it."""
+    install = PLUGINS.get((group.lstrip("/"), name))
+    if install is None:
+        return ""
+    return (
+        f". {group}={name} is a Hydra plugin that is not installed here: {install} "
+        "(or, from a clone, uv sync; its dev dependencies include it)"
     )
 
 

@@ -195,3 +195,8 @@ def test_the_installed_wheel_runs_experiments_from_a_temporary_directory(
         and "allowed balanced_grid, optimise_effect, seed_smoke" in refused.stderr
     )
     assert "experiments:" in run("--help").stdout
+    # the wheel's plain install has no cluster extra: SLURM says how to get it
+    slurm = run("-m", "kappa=1", "+cloud=slurm")
+    assert slurm.returncode == 2 and "Traceback" not in slurm.stderr
+    assert "hydra/launcher=submitit_slurm is a Hydra plugin that is not installed" in slurm.stderr
+    assert "pip install 'bilancio[cluster]'" in slurm.stderr

@@ -81,9 +81,23 @@ def test_a_subdir_outside_the_sweep_folder_is_refused(tmp_path: Path) -> None:
     done = run("-m", "kappa=0.5,1", "hydra.sweep.subdir=../x", cwd=tmp_path)
     assert done.returncode == 2
     assert "invalid hydra.sweep.subdir='../x'" in done.stderr
-    assert not (tmp_path / "x").exists()
+    # the refusal leaves the directory as it was: no database, no sweep folder, no file in it
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
+
+
+def test_a_refusal_leaves_an_existing_database_and_folder_as_they_were(tmp_path: Path) -> None:
+    made = run("-m", "kappa=0.5,1", "n_agents=12", "hydra.sweep.dir=out", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    # the same folder again, refused: the folder keeps the first job's files, untouched
+    done = run("-m", "kappa=0.5,1", "hydra.sweep.dir=out", "hydra.sweep.subdir=../x", cwd=tmp_path)
+    assert done.returncode == 2
     db = tmp_path / "bilancio.db"
-    assert not db.exists() or rows(db, "SELECT * FROM jobs") == []
+    after = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    assert {p: t for p, t in after.items() if not p.name.startswith("bilancio.db")} == {
+        p: t for p, t in before.items() if not p.name.startswith("bilancio.db")
+    }
+    assert len(rows(db, "SELECT * FROM jobs")) == 1
 
 
 @pytest.mark.parametrize("launcher", ["basic", "pool"])
@@ -94,6 +108,20 @@ def test_chdir_is_refused_where_bilancio_runs_the_jobs_itself(tmp_path: Path, la
     assert done.returncode == 2
     assert "invalid hydra.job.chdir=true" in done.stderr and "allowed false" in done.stderr
     assert not (tmp_path / "bilancio.db").exists()
+
+
+def test_chdir_works_with_another_sweeper(tmp_path: Path) -> None:
+    # Hydra's basic sweeper runs each job itself, in its own folder
+    done = run(
+        "-m",
+        "hydra/sweeper=basic",
+        "kappa=0.5,1",
+        "n_agents=12",
+        "hydra.job.chdir=true",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert job_of(tmp_path / "bilancio.db")["completed_runs"] == 4
 
 
 def test_chdir_works_with_a_generic_launcher(tmp_path: Path) -> None:

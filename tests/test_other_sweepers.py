@@ -285,7 +285,8 @@ def test_another_sweeper_without_the_callback_is_a_clear_error(tmp_path: Path) -
         "--config-dir", str(conf), "--config-name", "hand", "-m", "kappa=0.5,1", cwd=tmp_path
     )
     assert done.returncode == 2
-    assert "without bilancio's job_metrics callback" in done.stderr
+    assert "the sweeper BasicSweeper runs without bilancio's job_metrics callback" in done.stderr
+    assert "Nothing was stored" in done.stderr
     assert "Traceback" not in done.stderr
 
 

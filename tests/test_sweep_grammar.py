@@ -136,6 +136,26 @@ def test_an_unknown_nested_key_added_with_plus_is_refused(tmp_path: Path) -> Non
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_group_chosen_already_and_added_with_plus_says_how_to_change_it(
+    tmp_path: Path,
+) -> None:
+    proc = bilancio("+storage=postgres", cwd=tmp_path)  # shell completion offers +storage=
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[0] == (
+        "bilancio: invalid +storage=postgres: a storage is chosen already (by bilancio's config "
+        "or an earlier override); change the choice with storage=postgres, without the +"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_hydra_plugin_that_is_not_installed_says_how_to_install_it(tmp_path: Path) -> None:
+    proc = bilancio("-m", "hydra/launcher=ray", "kappa=1", cwd=tmp_path)  # not a dependency
+    assert proc.returncode == 2
+    assert "invalid hydra/launcher=ray: no such option" in proc.stderr
+    assert "pip install hydra-ray-launcher" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_legitimate_plus_overrides_still_work(tmp_path: Path) -> None:
     proc = bilancio("+cloud=modal", "--cfg", "job", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

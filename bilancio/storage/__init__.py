@@ -160,6 +160,42 @@ def _check_credentials(settings: dict[str, Any]) -> None:
             )
 
 
+class NewDatabase:
+    """Whether a sweep's SQLite file is created by this command: a sweep refused before its
+    job row was written removes the empty file it made, so that a refusal leaves no trace."""
+
+    def __init__(self, settings: dict[str, Any]):
+        from pathlib import Path
+
+        self.path = None
+        if settings.get("backend") == "sqlite" and settings.get("path"):
+            path = Path(str(settings["path"])).expanduser()
+            self.path = None if path.exists() else path
+
+    def forget(self, store: Store | None) -> None:
+        """Close ``store`` and remove the file if this command created it and it holds no job."""
+        import contextlib
+        import sqlite3
+
+        if store is not None:
+            with contextlib.suppress(StoreError):
+                store.close()
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            with contextlib.closing(sqlite3.connect(self.path)) as db:
+                found = db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
+                ).fetchone()
+                if found and db.execute("SELECT 1 FROM jobs LIMIT 1").fetchone():
+                    return  # another process has written a job into it meanwhile
+        except sqlite3.Error:
+            return  # not ours to judge: leave it
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                self.path.with_name(self.path.name + suffix).unlink()
+
+
 def open_store(settings: dict[str, Any], *, read_only: bool = False) -> Store:
     """The store named by a config's ``storage`` section. ``read_only``: never create or
     change anything (an SQLite file must exist; Supabase uses the anon key)."""

@@ -14,8 +14,14 @@ seams instead:
   outcome files, records the failed pairs the workers could not record, sets the job's size and
   swept values, closes the job, writes ``job_metrics`` and prints the report.
 
-With ``objective=<metric>`` a task returns that number, as optimising sweepers expect
-(NaN for a failed pair: Optuna records the trial as failed and goes on).
+With ``objective=<metric>`` a task returns that number, as optimising sweepers expect. A failed
+pair returns a sentence saying so instead: it is not a number, so Optuna records the trial as
+failed and goes on (optuna 2.x raises on a NaN told as the value of a failed trial).
+
+Resuming a job (``job.id=``) must be the same sweep: a job made by another sweeper or with other
+swept values is refused before anything runs, and a task whose pair number the job already holds
+completed, with the same parameters, is skipped; with other parameters (an optimiser that chose
+differently) it is a failed pair and the stored one is kept.
 """
 
 from __future__ import annotations
@@ -31,15 +37,25 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from bilancio.files import write_atomically
+from bilancio.interrupts import deferred
 from bilancio.redaction import drop_secret_settings, redact, redact_override
 from bilancio.rows import JobRecord, run_id
-from bilancio.storage import JobBusy, StoreError, absolute_storage, check_storage, open_store
+from bilancio.storage import (
+    JobBusy,
+    NewDatabase,
+    StoreError,
+    absolute_storage,
+    check_storage,
+    open_store,
+)
 from bilancio.sweep import lease
 
 ENV = "BILANCIO_SWEEP"  # JSON: the job id, its storage settings, the outcome folder
 OBJECTIVES = ("trading_effect", "delta_passive", "delta_active")
 BILANCIO_SWEEPER = "hydra_plugins.bilancio_sweeper.sweeper.BilancioSweeper"
 OUTCOMES = ".bilancio"  # inside the sweep folder
+RESUME = "resume.json"  # in OUTCOMES: the completed pairs of a resumed job (num → hash, δ)
+OPTIMISER_KEYS = ("direction", "optim", "ax_config")  # Optuna, Nevergrad, Ax: they need a number
 
 
 class TaskSetupError(RuntimeError):
@@ -48,6 +64,20 @@ class TaskSetupError(RuntimeError):
 
 def is_bilancio_sweeper(config: DictConfig) -> bool:
     return OmegaConf.select(config, "hydra.sweeper._target_") == BILANCIO_SWEEPER
+
+
+def check_optimiser(config: DictConfig) -> None:
+    """An optimising sweeper needs a number from every job: refuse it without an objective."""
+    from bilancio.sweep.plan import SweepError
+
+    sweeper = OmegaConf.select(config, "hydra.sweeper") or {}
+    if OmegaConf.select(config, "objective") is None and any(k in sweeper for k in OPTIMISER_KEYS):
+        name = str(OmegaConf.select(config, "hydra.sweeper._target_") or "?").rsplit(".", 1)[-1]
+        raise SweepError(
+            f"the {name} optimises the number each job returns: choose it with "
+            f"objective={'|'.join(OBJECTIVES)} (and hydra.sweeper.direction=maximize or "
+            "minimize), e.g. objective=trading_effect"
+        )
 
 
 def check_objective(value: Any) -> None:
@@ -64,10 +94,11 @@ def check_objective(value: Any) -> None:
 class _Pair:
     num: int
     overrides: tuple[str, ...]
-    status: str  # started | completed | failed
+    status: str  # started | completed | failed | conflict (another pair has its number)
     error: str | None
     saved: bool
     config: dict[str, Any]  # the job's resolved config, written by its task before the pair
+    skipped: bool = False  # completed in an earlier run of the job (a resume)
 
 
 OPEN: list[ForeignSweep] = []  # the sweep of this process run by another sweeper, if any
@@ -100,37 +131,52 @@ class ForeignSweep:
 
         config = self.config
         cwd = str(OmegaConf.select(config, "hydra.runtime.cwd") or Path.cwd())
+        sweep_type = f"hydra:{self.sweeper.rsplit('.', 1)[-1]}"
+        overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+        shown = [redact_override(o) for o in overrides]
+        store = None
+        new_db = NewDatabase({})
         try:
             check_objective(OmegaConf.select(config, "objective"))
+            check_optimiser(config)
             job = {  # only what the job row needs: job.num may be ${hydra:job.num}
                 k: OmegaConf.select(config, f"job.{k}")
                 for k in ("id", "description", "heartbeat_seconds")
             }
             _check_job_id(job.get("id"))
             _check_heartbeat(job.get("heartbeat_seconds"))
-            params = params_from_config(_model_values(config))
+            values = _model_values(config)
+            params = params_from_config(values)
             storage = absolute_storage(OmegaConf.to_container(config.storage, resolve=True), cwd)
             check_storage(storage)
+            new_db = NewDatabase(storage)
             store = open_store(storage)
             job_id = job.get("id") or fresh_id(store)
             existing = store.job_lease(job_id)
             holder = lease.live_holder(existing)
             if holder:
                 raise JobBusy(job_id, holder)
+            resume = {}
+            if existing:
+                _refuse_other_sweep(store.get_job(job_id), sweep_type, shown, values)
+                resume = _completed_pairs(store, job_id)
             sweep_dir = Path(cwd, str(config.hydra.sweep.dir))
             outcomes = sweep_dir / OUTCOMES
             outcomes.mkdir(parents=True, exist_ok=True)
+            for stale in outcomes.glob("[0-9]*.json"):  # an earlier sweep in the same folder
+                stale.unlink()
+            write_atomically(outcomes / RESUME, json.dumps(resume))
         except (SweepError, ParameterError, ValueError, StoreError, OSError) as err:
+            new_db.forget(store)
             raise refuse(str(err)) from None
         self.store, self.job_id, self.storage = store, job_id, storage
         self.outcomes, self.owner = outcomes, lease.me().text()
         self.beat = float(job.get("heartbeat_seconds") or lease.BEAT_SECONDS)
         base = OmegaConf.to_container(config, resolve=False)
         base.pop("hydra", None)
-        overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
         record = JobRecord(
             job_id=job_id,
-            sweep_type=f"hydra:{self.sweeper.rsplit('.', 1)[-1]}",
+            sweep_type=sweep_type,
             n_agents=params.n_agents,
             maturity_days=params.maturity_days,
             kappas=[],
@@ -139,22 +185,25 @@ class ForeignSweep:
             outside_mid_ratios=[],
             seeds=[],
             total_runs=0,
-            overrides=[redact_override(o) for o in overrides],
+            overrides=shown,
             config=public_config(base),
             code_version=code_version(),
             description=job.get("description"),
             lease_owner=self.owner,
             lease_expires_at=lease.expires_at(lease.lease_seconds(self.beat)),
         )
-        try:
-            resumed = not store.create_job(
-                record, expected_owner=existing.get("lease_owner") if existing else None
-            )
-        except (StoreError, JobBusy) as err:
-            raise refuse(str(err)) from None
-        self.summary = SweepSummary(job_id, storage, str(sweep_dir), 0)
-        LAST_SWEEP.append(self.summary)
-        OPEN.append(self)
+        with deferred():  # the job row and this process's knowledge of it go together
+            try:
+                resumed = not store.create_job(
+                    record, expected_owner=existing.get("lease_owner") if existing else None
+                )
+            except (StoreError, JobBusy) as err:
+                if not existing:
+                    new_db.forget(store)
+                raise refuse(str(err)) from None
+            self.summary = SweepSummary(job_id, storage, str(sweep_dir), 0)
+            LAST_SWEEP.append(self.summary)
+            OPEN.append(self)
         store.add_event(job_id, "resumed" if resumed else "created", {"sweeper": self.sweeper})
         self.heartbeat = lease.Heartbeat(storage, job_id, self.owner, self.beat).start()
         if storage.get("url"):  # the workers read it from the environment, as the store does
@@ -166,7 +215,8 @@ class ForeignSweep:
         drop_secret_settings(config)  # the sweeper composes (and may pickle) jobs from it
         print(
             f"bilancio: job {job_id}: pairs chosen by {self.sweeper.rsplit('.', 1)[-1]} → "
-            f"{storage.get('path') if storage.get('backend') == 'sqlite' else 'the database'}",
+            f"{storage.get('path') if storage.get('backend') == 'sqlite' else 'the database'}"
+            + (f" ({len(resume)} pairs already done)" if existing else ""),
             file=sys.stderr,
         )
 
@@ -182,7 +232,8 @@ class ForeignSweep:
             OPEN.remove(self)
         self.heartbeat.stop()
         try:
-            self._close(error)
+            with deferred():  # a Ctrl-C now waits until the job is closed
+                self._close(error)
         except StoreError as err:
             self.summary.interrupted = str(err)
             print(
@@ -200,6 +251,12 @@ class ForeignSweep:
         pairs = self._read_outcomes()
         done = store.completed_runs(self.job_id)
         for pair in pairs:
+            if pair.status == "conflict":  # the job's stored pair with this number is kept
+                summary.failures.append((pair.num, pair.overrides, redact(pair.error or "?")))
+                continue
+            if pair.skipped:
+                summary.skipped += 1
+                continue
             ids = [run_id(self.job_id, pair.num, r) for r in ("passive", "active")]
             if all(i in done for i in ids):
                 summary.completed += 1
@@ -219,7 +276,8 @@ class ForeignSweep:
             summary.interrupted = error
         store.set_job_grid(self.job_id, self._grid(summary.total))
         failed = len(summary.failures)
-        note = error or (f"{failed} of {summary.total} jobs failed" if failed else None)
+        count = f"{failed} of {summary.total} jobs failed" if failed else None
+        note = f"{error} ({count})" if error and count else error or count
         status = "failed" if note else "completed"
         counts = store.finish_job(self.job_id, status, note, owner=self.owner)
         store.add_event(self.job_id, status, {**counts, "failed_jobs": failed})
@@ -228,7 +286,7 @@ class ForeignSweep:
 
     def _read_outcomes(self) -> list[_Pair]:
         pairs = []
-        for path in sorted(self.outcomes.glob("*.json")):
+        for path in sorted(self.outcomes.glob("[0-9]*.json")):
             try:  # written atomically: a file is whole or absent
                 data = json.loads(path.read_text())
             except (OSError, ValueError) as err:
@@ -242,6 +300,7 @@ class ForeignSweep:
                     data.get("error"),
                     bool(data.get("saved")),
                     data["config"],
+                    bool(data.get("skipped")),
                 )
             )
         return sorted(pairs, key=lambda p: p.num)
@@ -281,6 +340,91 @@ def _model_values(config: DictConfig) -> dict[str, Any]:
     return out
 
 
+def _defining(overrides: list[str]) -> list[str]:
+    """The overrides that decide which pairs a sweep runs: model values, the experiment, the
+    sweeper and its search space (not the launcher, the storage, job.* or the objective)."""
+    from bilancio.model import ModelParams
+
+    keys = {*ModelParams.field_names(), "experiments", "hydra/sweeper"}
+    space = ("hydra.sweeper.params.", "hydra.sweeper.search_space.")
+    keys_of = ((o, o.partition("=")[0].lstrip("+~")) for o in overrides)
+    return sorted(o for o, key in keys_of if key in keys or key.startswith(space))
+
+
+def _refuse_other_sweep(
+    old: dict[str, Any], sweep_type: str, overrides: list[str], values: dict[str, Any]
+) -> None:
+    """A resumed job must be resumed by the same sweep: same sweeper, same swept values, same
+    model values (the SweepError names what differs)."""
+    from bilancio.sweep.plan import SweepError
+
+    job_id = old["job_id"]
+    again = "resume it with the command that made it, or use a new job.id for a different sweep"
+    if old.get("sweep_type") != sweep_type:
+        made = str(old.get("sweep_type"))
+        made = "bilancio's sweeper" if made == "balanced" else made.removeprefix("hydra:")
+        raise SweepError(
+            f"job {job_id} was made by {made}, not by {sweep_type.removeprefix('hydra:')}; {again}"
+        )
+    before, now = _defining(list(old.get("overrides") or [])), _defining(overrides)
+    if before != now:
+        raise SweepError(
+            f"job {job_id} was swept with {' '.join(before) or 'no overrides'}, not with "
+            f"{' '.join(now) or 'no overrides'}; {again}"
+        )
+    stored = _model_values(OmegaConf.create(old.get("config") or {}))
+    differ = sorted(k for k in set(stored) | set(values) if stored.get(k) != values.get(k))
+    if differ:
+        shown = ", ".join(f"{k}={stored.get(k)!r} (now {values.get(k)!r})" for k in differ)
+        raise SweepError(f"job {job_id} was made with {shown}; {again}")
+
+
+def _completed_pairs(store: Any, job_id: str) -> dict[str, dict[str, Any]]:
+    """num → the config hash and δ of both regimes, for every pair the job holds completed."""
+    hashes = store.completed_runs(job_id)
+    by_num: dict[int, dict[str, Any]] = {}
+    for row in store.job_deltas(job_id):
+        if row["status"] == "completed":
+            digest = hashes.get(run_id(job_id, row["job_num"], row["regime"]))
+            by_num.setdefault(int(row["job_num"]), {})[row["regime"]] = (digest, row["delta_total"])
+    out = {}
+    for num, both in by_num.items():
+        if set(both) == {"passive", "active"} and both["passive"][0] == both["active"][0]:
+            passive, active = both["passive"][1], both["active"][1]
+            out[str(num)] = {
+                "hash": both["passive"][0],
+                "delta_passive": passive,
+                "delta_active": active,
+                "trading_effect": None
+                if passive is None or active is None
+                else float(passive) - float(active),
+            }
+    return out
+
+
+_RESUME_CACHE: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}  # read once per process
+
+
+def _resumed(outcomes: str) -> dict[str, dict[str, Any]]:
+    """The completed pairs the job held when this sweep started (written by ``start``)."""
+    path = Path(outcomes) / RESUME
+    key = (str(path), path.stat().st_mtime_ns)  # a later sweep in the same folder rewrites it
+    if key not in _RESUME_CACHE:
+        _RESUME_CACHE[key] = json.loads(path.read_text())
+    return _RESUME_CACHE[key]
+
+
+def _digest(config: dict[str, Any]) -> str | None:
+    from bilancio.config import params_from_config
+    from bilancio.model import ParameterError
+    from bilancio.sweep.records import config_hash
+
+    try:
+        return config_hash(params_from_config(config))
+    except (ParameterError, ValueError):
+        return None
+
+
 def start(config: DictConfig) -> None:
     ForeignSweep(config).start()
 
@@ -303,11 +447,12 @@ def run_task(cfg: DictConfig) -> Any:
 
     where = os.environ.get(ENV)
     if not where:
+        sweeper = OmegaConf.select(HydraConfig.get(), "sweeper._target_") or "?"
         raise TaskSetupError(
             "this Hydra job belongs to a sweep that bilancio did not open: the sweeper "
-            f"{OmegaConf.select(cfg, 'hydra.sweeper._target_')} runs without bilancio's "
-            "job_metrics callback (hydra.callbacks.job_metrics), so there is no job row to "
-            "store its pair in; start from bilancio's config (defaults: [config, _self_])"
+            f"{str(sweeper).rsplit('.', 1)[-1]} runs without bilancio's job_metrics callback "
+            "(hydra.callbacks.job_metrics), so there is no job row to store its pair in; start "
+            "from bilancio's config (defaults: [config, _self_]). Nothing was stored"
         )
     info = json.loads(where)
     hydra = HydraConfig.get()
@@ -318,19 +463,54 @@ def run_task(cfg: DictConfig) -> Any:
     config["storage"] = info["storage"]
     marker = Path(info["outcomes"]) / f"{num}.json"
     shown = [redact_override(o) for o in overrides]
+    described = " ".join(shown) or "no overrides"
     started = {"job_num": num, "overrides": shown, "status": "started"}
     started["config"] = public_config(config)  # for a failed row if the pair leaves none
+    objective = cfg.get("objective")
+    stored = _resumed(info["outcomes"]).get(str(num))
+    if stored is not None:  # a resumed job holds this pair number completed already
+        if _digest(config) == stored["hash"]:
+            done = {"status": "completed", "error": None, "saved": True, "skipped": True}
+            write_atomically(marker, json.dumps({**started, **done, **stored}))
+            if objective is None:
+                return {"job_num": num, **done, **stored}
+            return _objective(stored.get(objective), num, "its stored value is missing")
+        error = (
+            f"job {info['job_id']} already holds a completed pair #{num} with other parameters "
+            f"than this one ({described}); the stored pair is kept and this one was not run "
+            "(a resumed sweep must choose the same pairs: fix the sweeper's seed, or use a new "
+            "job.id)"
+        )
+        write_atomically(
+            marker, json.dumps({**started, "status": "conflict", "error": error, "saved": True})
+        )
+        print(f"bilancio: pair #{num}: {error}", file=sys.stderr)
+        return (
+            {"job_num": num, "status": "conflict", "error": error}
+            if objective is None
+            else (f"pair #{num} was not run: {error}")
+        )
     write_atomically(marker, json.dumps(started))
     outcome = run_job(JobSpec(info["job_id"], num, config, overrides))
     write_atomically(marker, json.dumps({**started, **outcome.to_dict()}))
     if outcome.status != "completed":
         print(
-            f"bilancio: pair #{num} ({' '.join(shown) or 'no overrides'}) failed: "
+            f"bilancio: pair #{num} ({described}) failed: "
             f"{redact(outcome.error or 'unknown error')}",
             file=sys.stderr,
         )
-    objective = cfg.get("objective")
     if objective is None:
         return outcome.to_dict()
-    value = getattr(outcome, objective)
-    return math.nan if value is None else float(value)
+    if outcome.status != "completed":
+        return f"pair #{num} failed: {redact(outcome.error or 'unknown error')}"
+    return _objective(getattr(outcome, objective), num, "the metric is undefined")
+
+
+def _objective(value: Any, num: int, why: str) -> float | str:
+    """The objective's number; for a value that cannot be one, a sentence saying why. An
+    optimising sweeper records a job that returns a sentence as a failed trial (Optuna: "Return
+    value must be float-castable") and goes on; it cannot tell a NaN from a real value in all
+    versions (optuna 2.x raises on it)."""
+    if value is None or not math.isfinite(float(value)):
+        return f"pair #{num} has no objective value: {why}"
+    return float(value)

@@ -26,7 +26,15 @@ from omegaconf import DictConfig, OmegaConf
 from bilancio.interrupts import Interrupted, deferred
 from bilancio.redaction import redact, redact_override
 from bilancio.rows import run_id
-from bilancio.storage import JobBusy, Store, StoreError, absolute_storage, check_storage, open_store
+from bilancio.storage import (
+    JobBusy,
+    NewDatabase,
+    Store,
+    StoreError,
+    absolute_storage,
+    check_storage,
+    open_store,
+)
 from bilancio.sweep import lease
 from bilancio.sweep.job import SAVE_FAILED, JobOutcome, failure_records
 from bilancio.sweep.jobrow import fresh_id, job_record, resume_command
@@ -212,7 +220,14 @@ class Sweep:
         """Every check that can refuse the sweep, and every file it writes, before the job
         row: a refusal (exit 2) leaves the database and the sweep folder as they were."""
         folder = SweepFolder(Path(str(self.config.hydra.sweep.dir)))
+        new_db = NewDatabase(self.storage)
+        store: Store | None = None
         try:
+            subdirs = JobSubdirs(self.config)  # every job's folder, checked before any write
+            where = {
+                n: subdirs.of(n, self.plan.overrides_of(n), self._values_for(subdirs, n))
+                for n in self.plan.nums
+            }
             folder.check_writable()
             store = open_store(self.storage)
             job_id = self.plan.job_id or fresh_id(store)
@@ -224,19 +239,12 @@ class Sweep:
                 self._refuse_conflicts(store, job_id)
             self.todo, self.skipped = self._pending(store, job_id)
             self.folder = folder.claim(job_id, self.config, self.storage)
-            subdirs = JobSubdirs(self.config)
             write_job_overrides(
-                self.folder,
-                (
-                    (
-                        subdirs.of(n, self.plan.overrides_of(n), self._values_for(subdirs, n)),
-                        self.plan.overrides_of(n),
-                    )
-                    for n in self.todo
-                ),
+                self.folder, ((where[n], self.plan.overrides_of(n)) for n in self.todo)
             )
         except (StoreError, SweepDirError, SweepError) as err:
             folder.forget()
+            new_db.forget(store)
             raise refuse(str(err)) from None
         return store, job_id, existing
 

@@ -44,6 +44,7 @@ class SweepFolder:
     def __init__(self, folder: Path):
         self.path = folder
         self._made: list[Path] = []  # folders this sweep created, innermost last
+        self._wrote: list[Path] = []  # files claim() created (not those of a resumed job)
 
     def check_writable(self) -> None:
         """Create the folder if need be and prove it can be written (no file is left)."""
@@ -58,7 +59,10 @@ class SweepFolder:
             raise _fail(self.path, err) from None
 
     def forget(self) -> None:
-        """The sweep was refused: remove the empty folders it created."""
+        """The sweep was refused: remove the files and the empty folders it created."""
+        for path in self._wrote:
+            with contextlib.suppress(OSError):
+                path.unlink()
         for folder in reversed(self._made):
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if empty
@@ -68,7 +72,10 @@ class SweepFolder:
         for folder in (self.path, self.path.with_name(f"{self.path.name}-{job_id}")):
             try:
                 folder.mkdir(parents=True, exist_ok=True)
+                fresh = not (folder / MARKER).exists()
                 if _take(folder / MARKER, job_id, storage):
+                    if fresh:
+                        self._wrote = [folder / MARKER, folder / "multirun.yaml"]
                     plain = scrub(OmegaConf.to_container(config, resolve=False))
                     OmegaConf.save(OmegaConf.create(plain), folder / "multirun.yaml")
                     self.path = folder
