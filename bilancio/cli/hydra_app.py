@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
 from bilancio import redaction
@@ -36,6 +37,7 @@ def run_hydra(args: list[str]) -> int:
     # reach us and become bilancio's one-line messages (a user who set it keeps tracebacks)
     user_wants_tracebacks = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    started = time.monotonic()
     try:
         main = hydra.main(
             version_base="1.3", config_path="pkg://bilancio.conf", config_name="config"
@@ -43,18 +45,17 @@ def run_hydra(args: list[str]) -> int:
         app = main(_task)
         app()
     except KeyboardInterrupt as err:  # SIGINT or SIGTERM: a sweep of another sweeper is closed
-        foreign = sys.modules.get("bilancio.sweep.foreign")
-        if foreign is not None and foreign.OPEN:
-            from bilancio.interrupts import Interrupted, deferred
-
-            name = err.name if isinstance(err, Interrupted) else "SIGINT"
-            job_id = foreign.OPEN[-1].job_id
-            with deferred():
-                foreign.finish_open(f"interrupted ({name}); resume with job.id={job_id}")
+        _close_interrupted(err)
         raise
     except Exception as err:
+        from bilancio.interrupts import Interrupted, raised_since
         from bilancio.sweep import foreign
 
+        signum = raised_since(started)
+        if signum is not None:  # a library caught the interrupt and raised something else
+            interrupt = Interrupted(signum)
+            _close_interrupted(interrupt)
+            raise interrupt from None
         if isinstance(err, foreign.TaskSetupError):
             print(f"bilancio: {err}", file=sys.stderr)
             return USAGE
@@ -74,6 +75,18 @@ def run_hydra(args: list[str]) -> int:
             os.environ.pop("HYDRA_FULL_ERROR", None)
     sweeps = LAST_SWEEP[earlier:]
     return FAILED if any(s.failures or s.interrupted for s in sweeps) else OK
+
+
+def _close_interrupted(err: BaseException) -> None:
+    """Close the job of another sweeper that a signal stopped, if one is open."""
+    foreign = sys.modules.get("bilancio.sweep.foreign")
+    if foreign is not None and foreign.OPEN:
+        from bilancio.interrupts import Interrupted, deferred
+
+        name = err.name if isinstance(err, Interrupted) else "SIGINT"
+        job_id = foreign.OPEN[-1].job_id
+        with deferred():
+            foreign.finish_open(f"interrupted ({name}); resume with job.id={job_id}")
 
 
 def _task(cfg: Any) -> object:

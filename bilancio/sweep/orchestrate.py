@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
 
-from bilancio.interrupts import Interrupted, deferred
+from bilancio.interrupts import Interrupted, deferred, raised_since
 from bilancio.redaction import redact, redact_override
 from bilancio.rows import run_id
 from bilancio.storage import (
@@ -277,7 +278,7 @@ class Sweep:
         plan.bind = {"job_id": job_id, "storage": self.storage}
         summary = SweepSummary(job_id, self.storage, str(self.folder), plan.n_jobs, self.skipped)
         self.summary, self.store = summary, store
-        written = False
+        written, began = False, time.monotonic()
         try:
             with deferred():  # the row and the knowledge that it exists go together
                 resumed = not store.create_job(
@@ -310,6 +311,13 @@ class Sweep:
                 self._interrupted(err)
             raise
         except BaseException as err:  # a bug: the job is still marked, then it propagates
+            signum = raised_since(began)
+            if signum is not None and not isinstance(err, SystemExit):
+                # a library caught the interrupt and raised something else in its place
+                interrupt = Interrupted(signum)
+                if written:
+                    self._interrupted(interrupt)
+                raise interrupt from None
             if written and not isinstance(err, SystemExit):
                 self._stopped(f"stopped by an internal error: {_describe(err)}", "failed")
             raise
