@@ -181,3 +181,29 @@ def test_ctrl_c_at_any_instant_of_a_basic_sweep_never_leaves_the_job_running(
             assert job["lease_owner"] is None, (delay, job)
             if job["status"] == "failed":
                 assert "resume with job.id=" in job["error"], (delay, job)
+
+
+def test_resuming_a_basic_sweep_in_postgresql(migrated_url: str, tmp_path: Path) -> None:
+    import psycopg
+
+    sweep = ["-m", "hydra/sweeper=basic", "kappa=0.5,1", "n_agents=12", "storage=postgres"]
+    env = {"BILANCIO_DATABASE_URL": migrated_url}
+    first = run(*sweep, "job.id=pg-resume", cwd=tmp_path, **env)
+    assert first.returncode == 0, first.stderr
+
+    def stored() -> list[tuple]:
+        with psycopg.connect(migrated_url) as conn:
+            return conn.execute(
+                "SELECT run_id, status, config_hash, completed_at FROM runs "
+                "WHERE job_id = 'pg-resume' ORDER BY run_id"
+            ).fetchall()
+
+    before = stored()
+    assert len(before) == 4
+    again = run(*sweep, "job.id=pg-resume", cwd=tmp_path, **env)  # δ read back as NUMERIC
+    assert again.returncode == 0, again.stderr
+    assert "(2 pairs already done)" in again.stderr
+    assert stored() == before
+    other = run(*sweep, "mu=0", "job.id=pg-resume", cwd=tmp_path, **env)
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert stored() == before

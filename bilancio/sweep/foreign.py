@@ -386,7 +386,8 @@ def _completed_pairs(store: Any, job_id: str) -> dict[str, dict[str, Any]]:
     for row in store.job_deltas(job_id):
         if row["status"] == "completed":
             digest = hashes.get(run_id(job_id, row["job_num"], row["regime"]))
-            by_num.setdefault(int(row["job_num"]), {})[row["regime"]] = (digest, row["delta_total"])
+            delta = None if row["delta_total"] is None else float(row["delta_total"])  # NUMERIC
+            by_num.setdefault(int(row["job_num"]), {})[row["regime"]] = (digest, delta)
     out = {}
     for num, both in by_num.items():
         if set(both) == {"passive", "active"} and both["passive"][0] == both["active"][0]:
@@ -395,9 +396,7 @@ def _completed_pairs(store: Any, job_id: str) -> dict[str, dict[str, Any]]:
                 "hash": both["passive"][0],
                 "delta_passive": passive,
                 "delta_active": active,
-                "trading_effect": None
-                if passive is None or active is None
-                else float(passive) - float(active),
+                "trading_effect": None if passive is None or active is None else passive - active,
             }
     return out
 
