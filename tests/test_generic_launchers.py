@@ -156,10 +156,12 @@ def test_a_database_url_typed_on_the_command_line_stays_out_of_every_file(
 
 
 def test_a_10000_pair_sweep_of_quick_pairs_is_a_few_dozen_hydra_jobs() -> None:
+    import time
+
     from bilancio.config import BilancioConfig
-    from bilancio.sweep.job import JobSpec
+    from bilancio.sweep.job import JobSpec, compute_job
+    from bilancio.sweep.launching import measured_batch_size
     from hydra_plugins.bilancio_modal_launcher._core import MAX_BATCH, TARGET_BATCH_SECONDS
-    from hydra_plugins.bilancio_modal_launcher._core import batch_size as measured_size
 
     base = {
         k: v for k, v in vars(BilancioConfig()).items() if not hasattr(v, "__dataclass_fields__")
@@ -168,12 +170,37 @@ def test_a_10000_pair_sweep_of_quick_pairs_is_a_few_dozen_hydra_jobs() -> None:
         JobSpec("j", n, {**base, "n_agents": 12, "kappa": 0.5 + n, "market": {}}, ())
         for n in range(3)
     ]
-    from bilancio.sweep.job import compute_job
-
-    assert compute_job(sample[0]).outcome.status == "completed"  # real pairs were timed
-    size, per_pair = measured_size({}, sample)
+    start = time.perf_counter()
+    assert all(compute_job(s).outcome.status == "completed" for s in sample)  # real pairs
+    per_pair = (time.perf_counter() - start) / 3
     # a pair of 12 agents takes about a millisecond: TARGET_BATCH_SECONDS (2 s) of them is more
     # than the cap, so a batch holds MAX_BATCH (500) pairs and 10,000 pairs make 20 Hydra jobs
     assert per_pair < TARGET_BATCH_SECONDS / MAX_BATCH
+    size = measured_batch_size(sample)  # timed again, in a forked child
     assert size == MAX_BATCH == 500
     assert -(-10_000 // size) == 20
+
+
+def test_a_pair_that_kills_its_process_while_the_batch_size_is_timed(tmp_path: Path) -> None:
+    # the first three pairs are timed for the batch size; κ = 0.5 ends its process there too.
+    # That ends a forked child, not the sweep: each pair becomes its own Hydra job, and only the
+    # κ = 0.5 pair fails (its joblib worker dies again)
+    done = run(
+        "-m",
+        "hydra/launcher=joblib",
+        "kappa=1,0.5,2,4",
+        "n_agents=12",
+        cwd=tmp_path,
+        BILANCIO_TEST_DIE_AT_KAPPA="0.5",
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "timing 3 pairs for the batch size failed (its process ended with code 3)" in (
+        done.stderr
+    )
+    assert "4 pairs in 4 Hydra job(s) of up to 1 pairs (JoblibLauncher)" in done.stderr
+    db = tmp_path / "bilancio.db"
+    failed = rows(db, "SELECT DISTINCT kappa FROM runs WHERE status = 'failed'")
+    assert failed == [{"kappa": 0.5}]
+    job = job_of(db)
+    assert (job["status"], job["completed_runs"], job["failed_runs"]) == ("failed", 6, 2)

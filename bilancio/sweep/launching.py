@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -119,8 +121,6 @@ def _public_storage(spec: JobSpec) -> dict[str, Any]:
 def _through_hydra_launcher(
     launcher: Launcher, plan: Any, todo: list[int], folder: Path, batch_size: int | None
 ) -> Iterator[JobOutcome]:
-    from hydra_plugins.bilancio_modal_launcher._core import batch_size as measured_size
-
     if not todo:
         return
     first = plan.spec(todo[0])
@@ -128,7 +128,7 @@ def _through_hydra_launcher(
         os.environ["BILANCIO_DATABASE_URL"] = first.config["storage"]["url"]
     if getattr(launcher, "config", None) is not None:  # what the launcher composes jobs from
         drop_secret_settings(launcher.config)
-    size = batch_size or measured_size({}, list(plan.specs(todo[:3])))[0]
+    size = batch_size or measured_batch_size(list(plan.specs(todo[:3])))
     batches = [todo[i : i + size] for i in range(0, len(todo), size)]
     where = (folder / "batches").absolute()  # a Hydra job may run in its own folder (chdir)
     where.mkdir(parents=True, exist_ok=True)
@@ -159,6 +159,59 @@ def _through_hydra_launcher(
             continue
         for nums, ret in zip(wave, returns, strict=True):
             yield from _outcomes(nums, ret)
+
+
+MEASURE_SECONDS = 60.0  # longer than this for three pairs: each pair is a batch of its own
+
+
+def measured_batch_size(sample: list[JobSpec]) -> int:
+    """Pairs per batch for a few seconds of work, timed on ``sample`` in a forked child: a pair
+    that ends its process (out of memory, a crash in a library) ends the child, not the sweep.
+    If the child dies or takes too long, each pair is a batch of its own (a dead worker then
+    fails one pair) and a warning says how to choose the size."""
+    import multiprocessing
+
+    from bilancio.sweep.job import compute_job
+    from hydra_plugins.bilancio_modal_launcher._core import MAX_BATCH, TARGET_BATCH_SECONDS
+
+    def timing(conn: Any) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # the parent handles them, and kills us
+            signal.signal(signum, signal.SIG_IGN)
+        start = time.perf_counter()
+        for spec in sample:
+            compute_job(spec)
+        conn.send((time.perf_counter() - start) / max(1, len(sample)))
+        conn.close()
+
+    ctx = multiprocessing.get_context("fork")
+    ours, theirs = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=timing, args=(theirs,), daemon=True)
+    child.start()  # lease.FORK_GUARD (taken at every fork) keeps the heartbeat's requests whole
+    theirs.close()
+    per_pair = None
+    try:
+        if ours.poll(MEASURE_SECONDS):
+            per_pair = float(ours.recv())
+    except (EOFError, OSError):
+        per_pair = None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        ours.close()
+    if per_pair is None:
+        why = (
+            f"its process ended with code {child.exitcode}"
+            if child.exitcode not in (None, 0, -9)
+            else f"they took more than {MEASURE_SECONDS:.0f} s"
+        )
+        print(
+            f"bilancio: warning: timing {len(sample)} pairs for the batch size failed ({why}); "
+            "each pair is a Hydra job of its own (hydra.sweeper.batch_size=N chooses the size)",
+            file=sys.stderr,
+        )
+        return 1
+    return max(1, min(MAX_BATCH, int(TARGET_BATCH_SECONDS / max(per_pair, 1e-4))))
 
 
 def _alone(launcher: Launcher, nums: list[int], job: list[str], k: int) -> Iterator[JobOutcome]:
