@@ -18,6 +18,7 @@ from tests.sweep_helpers import rows
 from tests.test_other_sweepers import deltas, job_of, run
 
 BASIC = ["-m", "hydra/sweeper=basic", "n_agents=12", "job.id=r"]
+SHOWN = "n_agents=12 job.id=r"
 STORED = (
     "SELECT r.run_id, r.kappa, r.mu, r.status, r.config_hash, r.completed_at, m.delta_total "
     "FROM runs r LEFT JOIN metrics m USING (run_id) ORDER BY r.run_id"
@@ -33,16 +34,16 @@ def test_a_resume_with_other_swept_values_is_refused_and_changes_nothing(tmp_pat
     assert first.returncode == 0, first.stderr
     db = tmp_path / "bilancio.db"
     before, job_before = snapshot(db), job_of(db)
+    was = f"job r was swept with {SHOWN} kappa=0.5,1, not with {SHOWN}"
     for other, says in (
-        (["kappa=2,4"], "was swept with kappa=0.5,1 n_agents=12, not with kappa=2,4 n_agents=12"),
-        (
-            ["kappa=0.5,1", "mu=0"],
-            "was swept with kappa=0.5,1 n_agents=12, not with kappa=0.5,1 mu=0",
-        ),
+        (["kappa=2,4"], f"{was} kappa=2,4;"),
+        (["kappa=0.5,1", "mu=0"], f"{was} kappa=0.5,1 mu=0;"),
+        # a sweep of a key that is not the model's still renumbers the pairs
+        (["kappa=0.5,1", "job.description=a,b"], f"{was} kappa=0.5,1 job.description=a,b;"),
     ):
         done = run(*BASIC, *other, cwd=tmp_path)
         assert done.returncode == 2, done.stderr
-        assert f"job r {says}" in done.stderr and "Traceback" not in done.stderr
+        assert says in done.stderr and "Traceback" not in done.stderr
         assert "Nothing was run or written" in done.stderr
         assert snapshot(db) == before  # the completed pairs were not overwritten
         assert job_of(db) == job_before
@@ -69,7 +70,62 @@ def test_the_same_command_resumes_without_running_the_stored_pairs_again(tmp_pat
     assert rows(db, "SELECT n_pairs FROM job_metrics") == [{"n_pairs": 2}]
 
 
-def test_a_resumed_optuna_study_that_chooses_other_pairs_keeps_the_stored_ones(
+def test_a_resume_with_the_same_overrides_in_another_order_is_refused(tmp_path: Path) -> None:
+    # Hydra numbers the pairs in command-line order: reordered, pair #1 would be another pair
+    first = run(*BASIC, "kappa=0.5,1", "mu=0,1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    db = tmp_path / "bilancio.db"
+    before = snapshot(db)
+    done = run(*BASIC, "mu=0,1", "kappa=0.5,1", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "the same overrides in another order" in done.stderr
+    assert snapshot(db) == before
+    # the same values written otherwise are the same sweep
+    same = run(*BASIC, "kappa=0.5,1.0", "mu=0.0,1", cwd=tmp_path)
+    assert same.returncode == 0, same.stderr
+    assert "(4 pairs already done)" in same.stderr
+    assert snapshot(db) == before
+
+
+def test_an_experiment_whose_grid_changed_is_not_resumed(tmp_path: Path) -> None:
+    mine = tmp_path / "experiments"
+    mine.mkdir()
+    grid = mine / "mygrid.yaml"
+    body = "# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n"
+    grid.write_text(body + "      kappa: 0.5,1\n")
+    args = ["+experiments=mygrid", "hydra/sweeper=basic", "n_agents=12", "job.id=e"]
+    assert run(*args, cwd=tmp_path).returncode == 0
+    db = tmp_path / "bilancio.db"
+    before = snapshot(db)
+    grid.write_text(body + "      kappa: 2,4\n")
+    done = run(*args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "job e was swept with the sweeper's params kappa=0.5,1, not kappa=2,4" in done.stderr
+    assert snapshot(db) == before
+
+
+def test_values_read_from_the_environment_resume_and_are_checked_pair_by_pair(
+    tmp_path: Path,
+) -> None:
+    sweep = ["-m", "hydra/sweeper=basic", "kappa=${oc.env:K},1", "n_agents=${oc.env:NA}"]
+    sweep += ["job.id=env"]
+    first = run(*sweep, cwd=tmp_path, K="0.5", NA="12")
+    assert first.returncode == 0, first.stderr
+    db = tmp_path / "bilancio.db"
+    before = snapshot(db)
+    again = run(*sweep, cwd=tmp_path, K="0.5", NA="12")  # the same command, the same values
+    assert again.returncode == 0, again.stderr
+    assert "(2 pairs already done)" in again.stderr
+    assert snapshot(db) == before
+    # the command reads the same, the environment does not: pair #0 is another pair now. It is
+    # not run, and the stored one is kept; pair #1 (κ = 1) is the stored one and is skipped
+    other = run(*sweep, cwd=tmp_path, K="2", NA="12")
+    assert other.returncode == 1, other.stderr
+    assert "job env already holds a completed pair #0 with other parameters" in other.stderr
+    assert snapshot(db) == before
+
+
+def test_a_resumed_optuna_study_skips_its_stored_trials_and_may_extend(
     tmp_path: Path,
 ) -> None:
     study = [
@@ -93,17 +149,20 @@ def test_a_resumed_optuna_study_that_chooses_other_pairs_keeps_the_stored_ones(
     results = sorted(tmp_path.glob("multirun/*/*/optimization_results.yaml"))[-1]
     best = yaml.safe_load(results.read_text())["best_value"]
     assert best == pytest.approx(max(p - a for p, a in deltas(db).values()), abs=1e-12)
-    # another seed draws other κ for pair numbers the job holds: failed pairs, stored ones kept
+    # another seed would draw other pairs under the stored numbers: refused before anything runs
     other = run(*study, "hydra.sweeper.sampler.seed=2", cwd=tmp_path)
-    assert other.returncode == 1, other.stderr
-    assert "already holds a completed pair #0 with other parameters" in other.stderr
+    assert other.returncode == 2, other.stderr
+    assert "job o was swept with other sweeper settings (hydra.sweeper.sampler)" in other.stderr
     assert "Traceback" not in other.stderr
     assert snapshot(db) == before
+    # a larger budget extends the study: its first two trials are the stored pairs
+    more = run(*study, "hydra.sweeper.sampler.seed=1", "hydra.sweeper.n_trials=3", cwd=tmp_path)
+    assert more.returncode == 0, more.stderr
+    after = snapshot(db)
+    assert [r for r in after if r["run_id"] in {b["run_id"] for b in before}] == before
+    assert len(after) == 6
     job = job_of(db)
-    # Optuna ends a study in which no trial completed with an error of its own
-    assert job["status"] == "failed" and job["error"] == (
-        "the sweep stopped: ValueError: No trials are completed yet. (2 of 2 jobs failed)"
-    )
+    assert (job["status"], job["completed_runs"]) == ("completed", 6)
 
 
 def test_optuna_goes_on_after_a_failed_trial(tmp_path: Path) -> None:

@@ -55,6 +55,16 @@ OBJECTIVES = ("trading_effect", "delta_passive", "delta_active")
 BILANCIO_SWEEPER = "hydra_plugins.bilancio_sweeper.sweeper.BilancioSweeper"
 OUTCOMES = ".bilancio"  # inside the sweep folder
 RESUME = "resume.json"  # in OUTCOMES: the completed pairs of a resumed job (num → hash, δ)
+# the sweeper's settings that do not change which pair a job number is (a resume may extend a
+# study with more trials: its first trials are then the stored ones)
+SWEEPER_BUDGET = (
+    "n_trials",
+    "n_jobs",
+    "max_batch_size",
+    "storage",
+    "study_name",
+    "max_failure_rate",
+)
 OPTIMISER_KEYS = ("direction", "optim", "ax_config")  # Optuna, Nevergrad, Ax: they need a number
 
 
@@ -139,14 +149,14 @@ class ForeignSweep:
         try:
             check_objective(OmegaConf.select(config, "objective"))
             check_optimiser(config)
-            job = {  # only what the job row needs: job.num may be ${hydra:job.num}
-                k: OmegaConf.select(config, f"job.{k}")
+            job = {  # only what the job row needs; a value only a job resolves is left out
+                k: OmegaConf.select(config, f"job.{k}", throw_on_resolution_failure=False)
                 for k in ("id", "description", "heartbeat_seconds")
             }
             _check_job_id(job.get("id"))
             _check_heartbeat(job.get("heartbeat_seconds"))
-            values = _model_values(config)
-            params = params_from_config(values)
+            params = params_from_config(_model_values(config))
+            defined = definition(config)
             storage = absolute_storage(OmegaConf.to_container(config.storage, resolve=True), cwd)
             check_storage(storage)
             new_db = NewDatabase(storage)
@@ -158,7 +168,7 @@ class ForeignSweep:
                 raise JobBusy(job_id, holder)
             resume = {}
             if existing:
-                _refuse_other_sweep(store.get_job(job_id), sweep_type, shown, values)
+                _refuse_other_sweep(store.get_job(job_id), sweep_type, defined, shown)
                 resume = _completed_pairs(store, job_id)
             sweep_dir = Path(cwd, str(config.hydra.sweep.dir))
             outcomes = sweep_dir / OUTCOMES
@@ -204,7 +214,11 @@ class ForeignSweep:
             self.summary = SweepSummary(job_id, storage, str(sweep_dir), 0)
             LAST_SWEEP.append(self.summary)
             OPEN.append(self)
-        store.add_event(job_id, "resumed" if resumed else "created", {"sweeper": self.sweeper})
+        store.add_event(
+            job_id,
+            "resumed" if resumed else "created",
+            {"sweeper": self.sweeper, "definition": defined},
+        )
         self.heartbeat = lease.Heartbeat(storage, job_id, self.owner, self.beat).start()
         if storage.get("url"):  # the workers read it from the environment, as the store does
             os.environ["BILANCIO_DATABASE_URL"] = storage["url"]
@@ -326,36 +340,110 @@ class ForeignSweep:
 
 
 def _model_values(config: DictConfig) -> dict[str, Any]:
-    """The model's values of the sweep's config, each resolved on its own (other keys may hold
-    ``${hydra:job.…}`` interpolations, which only a job can resolve)."""
+    """The model's values of the sweep's config, each resolved on its own. A value that only a
+    job can resolve (``seed=${hydra:job.num}``) is left out here (the defaults stand in for the
+    job row's checks) and is checked in each job, as Hydra resolves it there."""
+    from omegaconf.errors import InterpolationResolutionError
+
     from bilancio.model import ModelParams
 
     out = {}
     for name in ModelParams.field_names():
         if name in config:
-            value = OmegaConf.select(config, name)
-            out[name] = (
-                OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-            )
+            try:
+                value = OmegaConf.select(config, name, throw_on_resolution_failure=True)
+                out[name] = (
+                    OmegaConf.to_container(value, resolve=True)
+                    if OmegaConf.is_config(value)
+                    else value
+                )
+            except InterpolationResolutionError:
+                continue
     return out
 
 
-def _defining(overrides: list[str]) -> list[str]:
-    """The overrides that decide which pairs a sweep runs: model values, the experiment, the
-    sweeper and its search space (not the launcher, the storage, job.* or the objective)."""
+def _normal(value: Any) -> Any:
+    """A parsed override value in a form that compares as the pairs do: numbers as floats,
+    quoted strings as their text, sweeps as what they sweep (so ``0.5,1.0`` equals ``0.5,1`` and
+    ``range(1, 3)`` equals ``range(1,3)``)."""
+    from hydra.core.override_parser.types import (
+        ChoiceSweep,
+        Glob,
+        IntervalSweep,
+        QuotedString,
+        RangeSweep,
+    )
+
+    if isinstance(value, QuotedString):
+        return value.text
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _normal(v) for k, v in value.items()}
+    if isinstance(value, ChoiceSweep):
+        return {"choice": _normal(value.list), "shuffle": value.shuffle, "tags": sorted(value.tags)}
+    if isinstance(value, RangeSweep):
+        bounds = [value.start, value.stop, value.step]
+        return {"range": _normal(bounds), "shuffle": value.shuffle, "tags": sorted(value.tags)}
+    if isinstance(value, IntervalSweep):
+        return {"interval": _normal([value.start, value.end]), "tags": sorted(value.tags)}
+    if isinstance(value, Glob):
+        return {"glob": [list(value.include), list(value.exclude)]}
+    return str(value)
+
+
+def definition(config: DictConfig) -> dict[str, Any]:
+    """What decides which pair each job number of this sweep is, in command-line order (Hydra
+    numbers the jobs in that order): every swept override, the overrides of model values, of the
+    experiment, the sweeper's settings (not its budget, :data:`SWEEPER_BUDGET`), its ``params``
+    (an experiment's grid) and the model values of the config as written
+    (interpolations unresolved). Launcher, storage, budget and objective settings are left out:
+    they do not change which pair a job number is."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     from bilancio.model import ModelParams
 
-    keys = {*ModelParams.field_names(), "experiments", "hydra/sweeper"}
-    space = ("hydra.sweeper.params.", "hydra.sweeper.search_space.")
-    keys_of = ((o, o.partition("=")[0].lstrip("+~")) for o in overrides)
-    return sorted(o for o, key in keys_of if key in keys or key.startswith(space))
+    keys = {*ModelParams.field_names(), "experiments"}
+    parser = OverridesParser.create()
+    overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+    swept = []
+    for text in overrides:
+        (override,) = parser.parse_overrides([text])
+        key = override.key_or_group
+        if override.is_sweep_override() or key in keys:
+            swept.append([key, _normal(override.value())])
+    params = OmegaConf.select(config, "hydra.sweeper.params")
+    grid, grid_text = {}, []
+    if params is not None:
+        for key, value in OmegaConf.to_container(params, resolve=False).items():
+            (override,) = parser.parse_overrides([f"{key}={value}"])
+            grid[str(key)] = _normal(override.value())
+            grid_text.append(redact_override(f"{key}={value}"))
+    sweeper = OmegaConf.to_container(config.hydra.sweeper, resolve=False)
+    settings = {
+        k: v for k, v in sweeper.items() if k not in (*SWEEPER_BUDGET, "params", "_target_")
+    }
+    written = OmegaConf.to_container(config, resolve=False)
+    values = {k: _normal(written[k]) for k in ModelParams.field_names() if k in written}
+    return {
+        "swept": swept,
+        "sweeper_params": grid,
+        "sweeper_settings": json.loads(json.dumps(settings, default=str)),
+        "values": values,
+        "shown": [redact_override(o) for o in overrides],  # for messages only
+        "sweeper_params_shown": grid_text,
+    }
 
 
 def _refuse_other_sweep(
-    old: dict[str, Any], sweep_type: str, overrides: list[str], values: dict[str, Any]
+    old: dict[str, Any], sweep_type: str, now: dict[str, Any], shown: list[str]
 ) -> None:
-    """A resumed job must be resumed by the same sweep: same sweeper, same swept values, same
-    model values (the SweepError names what differs)."""
+    """A resumed job must be resumed by the same sweep: the same sweeper and the same
+    :func:`definition` (the SweepError names what differs)."""
     from bilancio.sweep.plan import SweepError
 
     job_id = old["job_id"]
@@ -366,17 +454,54 @@ def _refuse_other_sweep(
         raise SweepError(
             f"job {job_id} was made by {made}, not by {sweep_type.removeprefix('hydra:')}; {again}"
         )
-    before, now = _defining(list(old.get("overrides") or [])), _defining(overrides)
-    if before != now:
-        raise SweepError(
-            f"job {job_id} was swept with {' '.join(before) or 'no overrides'}, not with "
-            f"{' '.join(now) or 'no overrides'}; {again}"
+    stored = [
+        e["details"]["definition"]
+        for e in old.get("events") or []
+        if isinstance(e.get("details"), dict) and "definition" in e["details"]
+    ]
+    if not stored:
+        return  # a job from before definitions were recorded: its pairs are checked one by one
+    before = stored[-1]
+    made_with = " ".join(before.get("shown") or []) or "no overrides"
+    typed = " ".join(shown) or "no overrides"
+    if before["swept"] != now["swept"]:
+        same_set = sorted(map(json.dumps, before["swept"])) == sorted(map(json.dumps, now["swept"]))
+        order = (
+            " (the same overrides in another order: Hydra numbers the pairs in command-line "
+            "order, so give them in the order of the first run)"
+            if same_set
+            else ""
         )
-    stored = _model_values(OmegaConf.create(old.get("config") or {}))
-    differ = sorted(k for k in set(stored) | set(values) if stored.get(k) != values.get(k))
-    if differ:
-        shown = ", ".join(f"{k}={stored.get(k)!r} (now {values.get(k)!r})" for k in differ)
-        raise SweepError(f"job {job_id} was made with {shown}; {again}")
+        raise SweepError(
+            f"job {job_id} was swept with {made_with}, not with {typed}{order}; {again}"
+        )
+    if before["sweeper_params"] != now["sweeper_params"]:
+        raise SweepError(
+            f"job {job_id} was swept with the sweeper's params "
+            f"{' '.join(before.get('sweeper_params_shown') or []) or '(none)'}, not "
+            f"{' '.join(now['sweeper_params_shown']) or '(none)'} (did the experiment's grid "
+            f"change?); {again}"
+        )
+    if before.get("sweeper_settings") != now["sweeper_settings"]:
+        changed = sorted(
+            k
+            for k in set(before.get("sweeper_settings") or {}) | set(now["sweeper_settings"])
+            if (before.get("sweeper_settings") or {}).get(k) != now["sweeper_settings"].get(k)
+        )
+        raise SweepError(
+            f"job {job_id} was swept with other sweeper settings (hydra.sweeper."
+            f"{', hydra.sweeper.'.join(changed)}), which choose other pairs; {again}"
+        )
+    if before["values"] != now["values"]:
+        differ = sorted(
+            k
+            for k in set(before["values"]) | set(now["values"])
+            if before["values"].get(k) != now["values"].get(k)
+        )
+        shown_values = ", ".join(
+            f"{k}={before['values'].get(k)!r} (now {now['values'].get(k)!r})" for k in differ
+        )
+        raise SweepError(f"job {job_id} was made with {shown_values}; {again}")
 
 
 def _completed_pairs(store: Any, job_id: str) -> dict[str, dict[str, Any]]:
