@@ -76,6 +76,12 @@ def _composition(err: ConfigCompositionException) -> str:
     override = _override_in(text)
     key = getattr(cause, "full_key", None) or override.partition("=")[0].lstrip("+~")
     if isinstance(cause, ConfigAttributeError | ConfigKeyError) or "Could not override" in text:
+        open_maps = ("hydra.job.env_set.", "hydra.callbacks.", "hydra.sweeper.params.")
+        if key.startswith(open_maps) and override and not override.startswith("+"):
+            return (  # Hydra's own settings are not bilancio's parameters: say how to add one
+                f"{key} is not in Hydra's config yet: add it with +{override} (a + adds a key, "
+                "e.g. +hydra.job.env_set.NAME=value)"
+            )
         return unknown_key(key, override)
     if override:
         return f"invalid {_shown(override)}: allowed {allowed(key)}"
@@ -129,27 +135,30 @@ def _missing_option(text: str) -> str:
     )
 
 
-# Hydra plugins a config may choose, and how to install each (bilancio's extra where it has one)
+# Hydra plugins a config may choose: how to install each (bilancio's extra where it has one),
+# and whether a clone's dev dependencies (uv sync) hold it
 PLUGINS = {
-    ("hydra/launcher", "submitit_slurm"): "pip install 'bilancio[cluster]'",
-    ("hydra/launcher", "submitit_local"): "pip install 'bilancio[cluster]'",
-    ("hydra/launcher", "joblib"): "pip install hydra-joblib-launcher",
-    ("hydra/launcher", "ray"): "pip install hydra-ray-launcher",
-    ("hydra/launcher", "rq"): "pip install hydra-rq-launcher",
-    ("hydra/sweeper", "optuna"): "pip install hydra-optuna-sweeper",
-    ("hydra/sweeper", "nevergrad"): "pip install hydra-nevergrad-sweeper",
-    ("hydra/sweeper", "ax"): "pip install hydra-ax-sweeper",
+    ("hydra/launcher", "submitit_slurm"): ("pip install 'bilancio[cluster]'", True),
+    ("hydra/launcher", "submitit_local"): ("pip install 'bilancio[cluster]'", True),
+    ("hydra/launcher", "joblib"): ("pip install hydra-joblib-launcher", True),
+    ("hydra/sweeper", "optuna"): ("pip install hydra-optuna-sweeper", True),
+    ("hydra/launcher", "ray"): ("pip install hydra-ray-launcher", False),
+    ("hydra/launcher", "rq"): ("pip install hydra-rq-launcher", False),
+    ("hydra/sweeper", "nevergrad"): ("pip install hydra-nevergrad-sweeper", False),
+    ("hydra/sweeper", "ax"): ("pip install hydra-ax-sweeper", False),
 }
 
 
 def _plugin_hint(group: str, name: str) -> str:
     """For a Hydra plugin that is not installed: the command that installs it."""
-    install = PLUGINS.get((group.lstrip("/"), name))
-    if install is None:
+    found = PLUGINS.get((group.lstrip("/"), name))
+    if found is None:
         return ""
+    install, in_dev = found
+    clone = "uv sync (the dev dependencies include it)" if in_dev else f"uv {install}"
     return (
         f". {group}={name} is a Hydra plugin that is not installed here: {install} "
-        "(or, from a clone, uv sync; its dev dependencies include it)"
+        f"(from a clone: {clone})"
     )
 
 

@@ -322,3 +322,37 @@ def test_the_optuna_experiment_without_its_sweeper_says_how_to_run_it(tmp_path: 
     assert "hydra.sweeper.direction is not an option of the Bilancio sweeper" in done.stderr
     assert "hydra/sweeper=optuna" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "bilancio.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["+cloud=slurm"], "needs SLURM's sbatch, which is not on PATH here"),
+        (["hydra.sweep.subdir=../x"], "invalid hydra.sweep.subdir='../x'"),
+        (["hydra.sweep.subdir=/tmp/abs${hydra.job.num}"], "invalid hydra.sweep.subdir='/tmp/abs"),
+    ],
+    ids=["slurm", "parent", "absolute"],
+)
+def test_what_bilancios_sweeper_refuses_is_refused_under_another(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    done = run("-m", "hydra/sweeper=basic", "kappa=0.5,1", "n_agents=12", *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+    assert not Path("/tmp/abs0").exists()
+
+
+def test_values_only_a_job_resolves_work_under_another_sweeper(tmp_path: Path) -> None:
+    done = run(
+        "-m",
+        "hydra/sweeper=basic",
+        "kappa=0.5,1",
+        "n_agents=12",
+        "seed=${hydra:job.num}",
+        "job.description=${hydra:job.override_dirname}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    seeds = rows(tmp_path / "bilancio.db", "SELECT job_num, seed FROM runs WHERE regime='active'")
+    assert sorted((r["job_num"], r["seed"]) for r in seeds) == [(0, 0), (1, 1)]

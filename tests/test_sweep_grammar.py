@@ -152,7 +152,20 @@ def test_a_hydra_plugin_that_is_not_installed_says_how_to_install_it(tmp_path: P
     proc = bilancio("-m", "hydra/launcher=ray", "kappa=1", cwd=tmp_path)  # not a dependency
     assert proc.returncode == 2
     assert "invalid hydra/launcher=ray: no such option" in proc.stderr
-    assert "pip install hydra-ray-launcher" in proc.stderr and "Traceback" not in proc.stderr
+    assert "pip install hydra-ray-launcher (from a clone: uv pip install hydra-ray-launcher)" in (
+        proc.stderr
+    )
+    assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_new_hydra_env_setting_without_plus_says_to_add_it(tmp_path: Path) -> None:
+    proc = bilancio("-m", "kappa=1", "hydra.job.env_set.FOO=bar", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[0] == (
+        "bilancio: hydra.job.env_set.FOO is not in Hydra's config yet: add it with "
+        "+hydra.job.env_set.FOO=bar (a + adds a key, e.g. +hydra.job.env_set.NAME=value)"
+    )
     assert list(tmp_path.iterdir()) == []
 
 

@@ -90,6 +90,31 @@ def check_optimiser(config: DictConfig) -> None:
         )
 
 
+def _check_launcher_and_folders(config: DictConfig) -> None:
+    """What bilancio's sweeper refuses before anything runs, refused here too: SLURM without
+    its scheduler, and job folders outside the sweep folder."""
+    import shutil
+
+    from bilancio.sweep.plan import SweepError
+
+    launcher = str(OmegaConf.select(config, "hydra.launcher._target_") or "")
+    if launcher.endswith("SlurmLauncher") and shutil.which("sbatch") is None:
+        raise SweepError(
+            "hydra/launcher=submitit_slurm (or +cloud=slurm) needs SLURM's sbatch, which is "
+            "not on PATH here; run on the cluster's login node, or use "
+            "hydra/launcher=submitit_local to run the same path on this machine"
+        )
+    raw = OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir")
+    if raw is not None:
+        text = str(raw)
+        if not text or text.startswith(("/", "~")) or ".." in Path(text).parts:
+            raise SweepError(
+                f"invalid hydra.sweep.subdir={text!r}: allowed a relative folder inside the "
+                "sweep folder (hydra.sweep.dir), e.g. ${hydra.job.num} or "
+                "${hydra.job.override_dirname}"
+            )
+
+
 def check_objective(value: Any) -> None:
     from bilancio.sweep.plan import SweepError
 
@@ -149,6 +174,7 @@ class ForeignSweep:
         try:
             check_objective(OmegaConf.select(config, "objective"))
             check_optimiser(config)
+            _check_launcher_and_folders(config)
             job = {  # only what the job row needs; a value only a job resolves is left out
                 k: OmegaConf.select(config, f"job.{k}", throw_on_resolution_failure=False)
                 for k in ("id", "description", "heartbeat_seconds")
@@ -179,6 +205,10 @@ class ForeignSweep:
         except (SweepError, ParameterError, ValueError, StoreError, OSError) as err:
             new_db.forget(store)
             raise refuse(str(err)) from None
+        except KeyboardInterrupt:  # before the job row: leave no empty database behind
+            with deferred():
+                new_db.forget(store)
+            raise
         self.store, self.job_id, self.storage = store, job_id, storage
         self.outcomes, self.owner = outcomes, lease.me().text()
         self.beat = float(job.get("heartbeat_seconds") or lease.BEAT_SECONDS)

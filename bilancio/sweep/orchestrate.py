@@ -243,6 +243,11 @@ class Sweep:
             write_job_overrides(
                 self.folder, ((where[n], self.plan.overrides_of(n)) for n in self.todo)
             )
+        except KeyboardInterrupt:  # before the job row: leave nothing behind
+            with deferred():
+                folder.forget()
+                new_db.forget(store)
+            raise
         except (StoreError, SweepDirError, SweepError) as err:
             folder.forget()
             new_db.forget(store)
