@@ -12,11 +12,36 @@ import modal
 
 APP_NAME = "bilancio"
 SECRET_NAME = "supabase"  # BILANCIO_SUPABASE_URL, BILANCIO_SUPABASE_SERVICE_KEY (+ anon key)
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+DEPLOYED_VERSION = "BILANCIO_DEPLOYED_CODE_VERSION"  # baked into the image (records.py reads it)
+
+
+def _project_dir() -> Path:
+    """The clone this file belongs to (its pyproject.toml and uv.lock build the image).
+
+    ``modal deploy bilancio/cloud/modal_app.py`` imports this file as the top-level module
+    ``modal_app``, and the container imports it again from ``/root/modal_app.py``, where no clone
+    is above it (and the image is not built again): there the folder of the file stands in."""
+    here = Path(__file__).resolve()
+    for folder in here.parents:
+        if (folder / "pyproject.toml").is_file() and (folder / "bilancio").is_dir():
+            return folder
+    return here.parent
+
+
+def _code_version() -> str:
+    """The version of the code the image is made from, computed where it is deployed (the
+    container has no git and no package metadata; there the baked value is read back)."""
+    from bilancio.sweep.records import code_version
+
+    return code_version()
+
+
+PROJECT_DIR = _project_dir()
 
 image = (
     modal.Image.debian_slim(python_version="3.11")
     .uv_sync(str(PROJECT_DIR), extras=["cloud"], frozen=True)
+    .env({DEPLOYED_VERSION: _code_version()})
     .add_local_python_source("bilancio")
 )
 secret = modal.Secret.from_name(SECRET_NAME)

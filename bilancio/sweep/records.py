@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,13 @@ def config_hash(params: ModelParams) -> str:
 
 
 def code_version() -> str:
-    """The package version, plus the git commit when running from a checkout."""
+    """The package version, plus the git commit when running from a checkout, plus a digest of
+    the package's files when the checkout has uncommitted changes (two different sets of edits
+    on one commit are different code). In a Modal container, which has neither git nor package
+    metadata, the version baked into the image when it was deployed."""
+    deployed = os.environ.get("BILANCIO_DEPLOYED_CODE_VERSION")
+    if deployed:
+        return deployed
     root = Path(bilancio.__file__).resolve().parent.parent
     try:
         sha = subprocess.run(
@@ -59,7 +66,18 @@ def code_version() -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return bilancio.__version__
-    return f"{bilancio.__version__}+g{sha}{'.dirty' if dirty else ''}"
+    return f"{bilancio.__version__}+g{sha}{f'.dirty.{_source_digest()}' if dirty else ''}"
+
+
+def _source_digest() -> str:
+    """12 hex digits of SHA-256 over the package's source files (names and contents)."""
+    package = Path(bilancio.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".yaml", ".sql"):
+            digest.update(str(path.relative_to(package)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 SECRET_KEYS = {"storage": ("url",)}

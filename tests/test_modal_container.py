@@ -1,0 +1,128 @@
+"""The deployed container as Modal lays it out (issue 12, items 1 and 2, and part of item 8).
+
+``modal deploy bilancio/cloud/modal_app.py`` imports the app file as the top-level module
+``modal_app``; the container imports it again from ``/root/modal_app.py``, with the package next
+to it as local Python source (``add_local_python_source``), no git, no package metadata, and
+only the secret's variables plus what the image sets. Modal's cloud cannot run here, so the
+layout is rebuilt in a folder directly below ``/`` (as deep as ``/root``) and the app is imported
+there in a fresh interpreter; its functions run with ``.local()`` against the test Supabase
+server. The image's baked version is what the real image's ``.env()`` layer sets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "bilancio"
+
+
+@pytest.fixture
+def container_root():
+    """A folder one level below / holding modal_app.py and bilancio/ (no git, no metadata)."""
+    if not os.access("/", os.W_OK):
+        pytest.skip("the container layout needs a folder directly below / (run as root)")
+    root = Path(tempfile.mkdtemp(prefix="bilancio-container-", dir="/"))
+    try:
+        shutil.copy(PACKAGE / "cloud" / "modal_app.py", root / "modal_app.py")
+        shutil.copytree(PACKAGE, root / "bilancio", ignore=shutil.ignore_patterns("__pycache__"))
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _in_container(root: Path, code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    environ = {"PATH": os.environ["PATH"], "PYTHONPATH": str(root), **env}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+HEALTH = """
+import json, bilancio, modal_app
+report = modal_app.health_check.local()
+print(json.dumps({"report": report, "package_from": bilancio.__file__}))
+"""
+
+
+@pytest.mark.parametrize("form", ["file", "module"])
+def test_the_deployed_app_imports_and_its_functions_work(
+    container_root: Path, supabase_env, form: str
+) -> None:
+    from bilancio.sweep.records import code_version
+
+    baked = code_version()  # what `modal deploy` computes here and bakes into the image
+    secret = {k: os.environ[k] for k in ("BILANCIO_SUPABASE_URL", "BILANCIO_SUPABASE_SERVICE_KEY")}
+    code = HEALTH if form == "file" else HEALTH.replace("modal_app", "bilancio.cloud.modal_app")
+    code = code.replace("import json, bilancio, bilancio.cloud.modal_app", "import json, bilancio")
+    if form == "module":
+        code = "from bilancio.cloud import modal_app\n" + code
+    done = _in_container(container_root, code, {**secret, "BILANCIO_DEPLOYED_CODE_VERSION": baked})
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["package_from"].startswith(str(container_root))  # the uploaded source
+    report = result["report"]
+    assert report["problem"] is None and report["can_write"] is True
+    assert report["code_version"] == baked  # the deployed-mode check compares exactly this
+
+
+def test_without_the_baked_version_the_container_cannot_know_its_code(
+    container_root: Path,
+) -> None:
+    # what the image gave before the version was baked in: without git there is no commit,
+    # only the package version (the real image, without package metadata, says 0.0.0+unknown)
+    done = _in_container(
+        container_root,
+        "import bilancio\nfrom bilancio.sweep.records import code_version\n"
+        "print(code_version(), bilancio.__version__)",
+        {},
+    )
+    assert done.returncode == 0, done.stderr
+    version, package = done.stdout.split()
+    assert version == package and "+g" not in version
+
+
+def test_the_code_version_tells_different_code_apart(tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+
+    def version() -> str:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from bilancio.sweep.records import code_version as v; print(v())",
+            ],
+            cwd=clone,
+            env={**os.environ, "PYTHONPATH": str(clone)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    clean = version()
+    assert clean.count("+g") == 1 and "dirty" not in clean
+    assert version() == clean  # the same code, the same version
+    target = clone / "bilancio" / "model" / "__init__.py"
+    original = target.read_text()
+    target.write_text(original + "\n# one edit\n")
+    one = version()
+    target.write_text(original + "\n# another edit\n")
+    other = version()
+    assert one.startswith(clean + ".dirty.") and other.startswith(clean + ".dirty.")
+    assert one != other  # two different edits of one commit are different code
+    target.write_text(original + "\n# one edit\n")
+    assert version() == one
