@@ -54,6 +54,7 @@ class PostgrestServer:
         request's headers, as some gateways and debug proxies in front of an API do."""
         self.database_url, self.keys, self.echo_headers = database_url, keys, echo_headers
         self.requests: list[tuple[str, str]] = []  # (method, path with query), for assertions
+        self.traffic: list[tuple[str, str, int, int]] = []  # and bytes in and out, per request
         handler = type("Handler", (_Handler,), {"app": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -121,6 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {"code": err.code, "message": message, "details": None, "hint": None}
             )
         data = payload.encode()
+        self.app.traffic.append((method, self.path, len(body), len(data)))
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

@@ -3,13 +3,14 @@ check. ``modal_app`` wraps these; tests call them through the functions' local p
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import bilancio
 from bilancio.model import MODEL_VERSION
 from bilancio.rows import as_row
-from bilancio.sweep.job import JobSpec, compute_job, save_computed, store_for
+from bilancio.sweep.job import JobSpec, compute_job, save_all_computed, store_for
 
 SECRET_KEYS = (
     "BILANCIO_SUPABASE_URL",
@@ -29,24 +30,30 @@ def payload(spec: JobSpec) -> dict[str, Any]:
 
 
 def run_batch(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Run each job; with a remote store (Supabase) write its rows here, otherwise return them
-    for the caller to store. One failing job is one failed result; the batch goes on."""
-    results = []
-    for p in payloads:
-        spec = JobSpec(p["job_id"], p["job_num"], p["config"], tuple(p["overrides"]))
-        done = compute_job(spec)
+    """Run each job; with a remote store (Supabase) write the batch's rows here, in one request
+    per table, otherwise return them for the caller to store. One failing job is one failed
+    result; the batch goes on."""
+    specs = [
+        JobSpec(p["job_id"], p["job_num"], p["config"], tuple(p["overrides"])) for p in payloads
+    ]
+    done = [compute_job(spec) for spec in specs]
+    results: list[dict[str, Any] | None] = [None] * len(done)
+    remote: dict[str, list[int]] = {}  # storage settings → the jobs that write there
+    for i, (spec, computed) in enumerate(zip(specs, done, strict=True)):
         if spec.config["storage"]["backend"] == "sqlite":  # the caller's file: return the rows
-            results.append(
-                {
-                    "outcome": done.outcome.to_dict(),
-                    "runs": [as_row(r) for r in done.runs],
-                    "metrics": [as_row(m) for m in done.metrics],
-                }
-            )
+            results[i] = {
+                "outcome": computed.outcome.to_dict(),
+                "runs": [as_row(r) for r in computed.runs],
+                "metrics": [as_row(m) for m in computed.metrics],
+            }
         else:
-            outcome = save_computed(done, store_for(spec.config["storage"]))
-            results.append({"outcome": outcome.to_dict()})
-    return results
+            remote.setdefault(json.dumps(spec.config["storage"], sort_keys=True), []).append(i)
+    for storage, where in remote.items():
+        store = store_for(json.loads(storage))
+        saved = save_all_computed([done[i] for i in where], store)
+        for i, outcome in zip(where, saved, strict=True):
+            results[i] = {"outcome": outcome.to_dict()}
+    return [r for r in results if r is not None]
 
 
 def aggregate_job(job_id: str) -> dict[str, Any]:

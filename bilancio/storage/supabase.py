@@ -25,6 +25,25 @@ RETRIES = 6  # backoff 0.1 s doubling: about 6 s in all
 RUN_METRIC_COLUMNS = (*METRIC_COLUMNS, "raw_metrics")
 
 
+MAX_BODY = 900_000  # bytes of JSON per write request: under the 1 MB a gateway may allow
+
+
+def _by_size(rows: list[dict[str, Any]], limit: int) -> Iterator[list[dict[str, Any]]]:
+    """Consecutive chunks of ``rows`` whose JSON array stays under ``limit`` bytes (a single
+    larger row is a chunk of its own)."""
+    chunk: list[dict[str, Any]] = []
+    size = 2
+    for row in rows:
+        length = len(json.dumps(row, default=str).encode()) + 1
+        if chunk and size + length > limit:
+            yield chunk
+            chunk, size = [], 2
+        chunk.append(row)
+        size += length
+    if chunk:
+        yield chunk
+
+
 class SupabaseStore:
     def __init__(self, *, write: bool = True, retries: int = RETRIES):
         self._client = get_supabase_client(write=write)
@@ -173,14 +192,23 @@ class SupabaseStore:
         self._call(lambda: self._client.table("job_events").insert(row).execute())
 
     def _upsert(self, table: str, rows: list[dict[str, Any]], key: str) -> None:
-        """Insert or overwrite by ``key``. created_at is left to the database's default: an
-        upsert overwrites every column it is sent, and a re-save must keep the first time."""
+        """Insert or overwrite by ``key``, in as few requests as bodies under MAX_BODY allow;
+        nothing is sent back (``Prefer: return=minimal``). created_at is left to the database's
+        default: an upsert overwrites every column it is sent, and a re-save must keep the first
+        time."""
+        from postgrest.types import ReturnMethod
+
         rows = [{k: v for k, v in r.items() if k != "created_at"} for r in rows]
-        if rows:
+        for chunk in _by_size(rows, MAX_BODY):
             self._call(
-                lambda: (
+                lambda chunk=chunk: (
                     self._client.table(table)
-                    .upsert(rows, on_conflict=key, default_to_null=False)
+                    .upsert(
+                        chunk,
+                        on_conflict=key,
+                        default_to_null=False,
+                        returning=ReturnMethod.minimal,  # not every row sent back
+                    )
                     .execute()
                 )
             )

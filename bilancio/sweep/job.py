@@ -10,6 +10,7 @@ import json
 import os
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -121,15 +122,23 @@ def compute_job(spec: JobSpec) -> ComputedJob:
 
 def save_computed(done: ComputedJob, store: Store) -> JobOutcome:
     """Store a computed job's rows; a store failure is reported in the outcome, not raised."""
+    return save_all_computed([done], store)[0]
+
+
+def save_all_computed(done: Sequence[ComputedJob], store: Store) -> list[JobOutcome]:
+    """Store the rows of several computed jobs in one write (one request per table for a
+    remote store); a store failure is reported in every outcome, not raised."""
     try:
-        store.save_runs(done.runs, done.metrics)
-    except Exception as err:  # the pair ran but could not be stored: the caller records it
-        if done.outcome.status != "completed":
-            return done.outcome  # a failed job whose failure could not be saved either
-        return replace(
-            done.outcome, status="failed", error=f"{SAVE_FAILED}: {_err_text(err)}", saved=False
-        )
-    return replace(done.outcome, saved=True)
+        store.save_runs([r for d in done for r in d.runs], [m for d in done for m in d.metrics])
+    except Exception as err:  # the pairs ran but could not be stored: the caller records it
+        error = f"{SAVE_FAILED}: {_err_text(err)}"
+        return [
+            d.outcome  # a failed job whose failure could not be saved either
+            if d.outcome.status != "completed"
+            else replace(d.outcome, status="failed", error=error, saved=False)
+            for d in done
+        ]
+    return [replace(d.outcome, saved=True) for d in done]
 
 
 def run_job(spec: JobSpec, store: Store | None = None) -> JobOutcome:
