@@ -53,6 +53,7 @@ class PostgrestServer:
         """``keys``: API key → PostgreSQL role. ``echo_headers``: error messages quote the
         request's headers, as some gateways and debug proxies in front of an API do."""
         self.database_url, self.keys, self.echo_headers = database_url, keys, echo_headers
+        self.max_rows = MAX_ROWS  # PostgREST's db-max-rows: a Supabase project may change it
         self.requests: list[tuple[str, str]] = []  # (method, path with query), for assertions
         self.traffic: list[tuple[str, str, int, int]] = []  # and bytes in and out, per request
         handler = type("Handler", (_Handler,), {"app": self})
@@ -112,6 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
                 parse_qsl(parts.query),
                 self.headers,
                 body,
+                self.app.max_rows,
             )
         except _Error as err:
             status, headers = err.status, {}
@@ -185,14 +187,14 @@ def _columns(query: dict[str, str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(c.strip()) for c in select.split(","))
 
 
-def _window(query: dict[str, str], headers: Any) -> tuple[int, int]:
+def _window(query: dict[str, str], headers: Any, max_rows: int) -> tuple[int, int]:
     offset = int(query.get("offset", 0))
-    limit = int(query["limit"]) if "limit" in query else MAX_ROWS
+    limit = int(query["limit"]) if "limit" in query else max_rows
     wanted = headers.get("Range")
     if wanted:
         first, _, last = wanted.partition("-")
         offset, limit = int(first), (int(last) - int(first) + 1) if last else limit
-    return offset, min(limit, MAX_ROWS)
+    return offset, min(limit, max_rows)
 
 
 def _execute(
@@ -203,6 +205,7 @@ def _execute(
     pairs: list[tuple[str, str]],
     headers: Any,
     body: bytes,
+    max_rows: int = MAX_ROWS,
 ) -> tuple[int, str, dict[str, str]]:
     query = dict(pairs)
     prefer = headers.get("Prefer") or ""
@@ -213,7 +216,7 @@ def _execute(
         with psycopg.connect(url) as conn:
             conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
             if method == "GET":
-                offset, limit = _window(query, headers)
+                offset, limit = _window(query, headers, max_rows)
                 inner = (
                     sql.SQL("SELECT {} FROM {}").format(_columns(query), target)
                     + where

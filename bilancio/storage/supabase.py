@@ -20,7 +20,15 @@ from bilancio.storage import JOB_GRID, JobBusy, JobNotFound, StoreError
 from bilancio.storage.supabase_client import get_supabase_client
 
 T = TypeVar("T")
-PAGE = 1000  # Supabase's default maximum rows per response
+PAGE = 1000  # rows asked for per page (Supabase's default cap; a project may set it lower)
+UNIQUE = {  # a unique key of each table, the last key of every paged read's order
+    "jobs": "job_id",
+    "runs": "run_id",
+    "metrics": "run_id",
+    "job_events": "id",
+    "job_metrics": "job_id",
+    "bilancio_migrations": "name",
+}
 RETRIES = 6  # backoff 0.1 s doubling: about 6 s in all
 RUN_METRIC_COLUMNS = (*METRIC_COLUMNS, "raw_metrics")
 
@@ -87,25 +95,38 @@ class SupabaseStore:
         filters: dict[str, Any] | None = None,
         order: list[tuple[str, bool]] | None = None,
         limit: int | None = None,
+        within: tuple[str, list[Any]] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every matching row, fetched page by page."""
+        """Every matching row (``within``: a column and the values it may take), fetched page by
+        page in a stable order that ends with the table's unique key (offset paging without one
+        is undefined in PostgreSQL). The server's row cap is not assumed: the first page asks for
+        the exact count, and pages follow until that many rows have come."""
+        unique = UNIQUE[table]
+        order = list(order or [])
+        if unique not in [key for key, _ in order]:
+            order.append((unique, False))
         rows: list[dict[str, Any]] = []
+        total: int | None = None
         while True:
             size = PAGE if limit is None else min(PAGE, limit - len(rows))
-            if size <= 0:
+            if size <= 0 or (total is not None and len(rows) >= total):
                 return rows
 
-            def page(start: int = len(rows), size: int = size) -> list[dict[str, Any]]:
-                q = self._client.table(table).select(columns)
+            def page(start: int = len(rows), size: int = size, first: bool = total is None) -> Any:
+                q = self._client.table(table).select(columns, count="exact" if first else None)
                 for key, value in (filters or {}).items():
                     q = q.eq(key, value)
-                for key, desc in order or []:
+                if within is not None:
+                    q = q.in_(within[0], within[1])
+                for key, desc in order:
                     q = q.order(key, desc=desc)
-                return q.range(start, start + size - 1).execute().data
+                return q.range(start, start + size - 1).execute()
 
             got = self._call(page)
-            rows.extend(_decode(r) for r in got)
-            if len(got) < size:
+            if total is None:
+                total = got.count if got.count is not None else None
+            rows.extend(_decode(r) for r in got.data)
+            if not got.data or (total is None and len(got.data) < size):
                 return rows
 
     # -- writes ------------------------------------------------------------------------------
@@ -257,27 +278,14 @@ class SupabaseStore:
         for i in range(0, len(wanted), 100):  # keep the URL short
             chunk = wanted[i : i + 100]
 
-            def runs(chunk: list[str] = chunk) -> list[dict[str, Any]]:
-                return (
-                    self._client.table("runs")
-                    .select("*")
-                    .eq("status", "completed")
-                    .in_("config_hash", chunk)
-                    .execute()
-                    .data
-                )
-
-            found = [_decode(r) for r in self._call(runs)]
+            found = self._select(
+                "runs", filters={"status": "completed"}, within=("config_hash", chunk)
+            )
             ids = [r["run_id"] for r in found]
             metrics = {}
             for j in range(0, len(ids), 100):
-                part = ids[j : j + 100]
-                got = self._call(
-                    lambda part=part: (
-                        self._client.table("metrics").select("*").in_("run_id", part).execute().data
-                    )
-                )
-                metrics.update({m["run_id"]: _decode(m) for m in got})
+                got = self._select("metrics", within=("run_id", ids[j : j + 100]))
+                metrics.update({m["run_id"]: m for m in got})
             for run in found:
                 if run["run_id"] in metrics:
                     m = metrics[run["run_id"]]
