@@ -82,6 +82,22 @@ def test_upgrades_bilancio01_tables_with_rows_in_place(postgres_url: str) -> Non
         assert conn.execute("SELECT config_hash FROM runs").fetchone() == (None,)
 
 
+def test_the_migrations_table_has_row_level_security_too(migrated_url: str) -> None:
+    # Supabase's security advisor flags every public table without it (issue 12 item 10)
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        enabled = conn.execute(
+            "SELECT relrowsecurity FROM pg_class WHERE relname = 'bilancio_migrations'"
+        ).fetchone()
+        assert enabled == (True,)
+    with psycopg.connect(migrated_url) as conn:
+        conn.execute("SET ROLE anon")
+        names = [r[0] for r in conn.execute("SELECT name FROM bilancio_migrations")]
+        assert "007_migrations_table_rls.sql" in names
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("INSERT INTO bilancio_migrations (name) VALUES ('999_forged.sql')")
+        conn.rollback()
+
+
 @pytest.mark.parametrize("table", ["jobs", "runs", "metrics", "job_events", "job_metrics"])
 def test_row_level_security_anon_reads_service_writes(migrated_url: str, table: str) -> None:
     with psycopg.connect(migrated_url, autocommit=True) as conn:
@@ -116,7 +132,7 @@ def test_row_level_security_anon_reads_service_writes(migrated_url: str, table: 
 def test_db_commands(postgres_url: str, tmp_path) -> None:
     proc = bilancio("db", "status", "--url", postgres_url, cwd=tmp_path)
     n = len(migrations.migrations())
-    assert n == 6
+    assert n == 7
     assert proc.returncode == 0 and proc.stdout.count("pending") == n
     proc = bilancio("db", "sql", "--url", postgres_url, cwd=tmp_path)
     assert "001_initial_schema.sql" in proc.stdout and "004_row_level_security" in proc.stdout

@@ -292,6 +292,19 @@ def test_preflight_missing_tables(postgres_url, monkeypatch, tmp_path) -> None:
         )
     assert proc.returncode == 2
     assert "bilancio db sql" in proc.stderr
+    assert "migrations not applied: 001_initial_schema.sql" in proc.stderr
+
+
+def test_health_names_every_migration_not_applied(supabase_env, migrated_url) -> None:
+    # issue 12 item 6: the probe looked at one column of one migration (003) and missed 005
+    import psycopg
+
+    assert worker.health()["migrations_applied"] is True
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM bilancio_migrations WHERE name = '005_reused_runs.sql'")
+    report = worker.health()
+    assert report["migrations_applied"] is False
+    assert report["migrations_missing"] == ["005_reused_runs.sql"]
 
 
 def test_compute_aggregate_metrics_and_health_check(supabase_env, tmp_path) -> None:

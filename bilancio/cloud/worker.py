@@ -92,14 +92,17 @@ def _probe() -> dict[str, Any]:
     either for the key (permission, RLS) or, if the key may write, for the missing job."""
     from postgrest.exceptions import APIError
 
+    from bilancio.storage.migrations import migrations
     from bilancio.storage.supabase_client import get_supabase_client
 
     client = get_supabase_client()
-    migrated = True
-    try:
-        client.table("runs").select("config_hash").limit(1).execute()
+    try:  # every shipped migration, by the record the migrations (and `db sql`) leave
+        rows = client.table("bilancio_migrations").select("name").execute().data
+        applied = {r["name"] for r in rows}
     except APIError:
-        migrated = False
+        applied = set()  # no such table: nothing was ever migrated
+    missing = [m.name for m in migrations() if m.name not in applied]
+    migrated = not missing
     try:
         client.table("job_events").insert(
             {"job_id": "__bilancio_health_check__", "event_type": "probe"}
@@ -107,4 +110,4 @@ def _probe() -> dict[str, Any]:
         can_write = True  # cannot happen while the foreign key holds; treat as writable
     except APIError as err:
         can_write = err.code == "23503"  # refused for the missing job, not for the key
-    return {"can_write": can_write, "migrations_applied": migrated}
+    return {"can_write": can_write, "migrations_applied": migrated, "migrations_missing": missing}

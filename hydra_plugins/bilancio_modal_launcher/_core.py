@@ -162,10 +162,11 @@ def preflight(options: dict[str, Any], storage: dict[str, Any]) -> None:
     if report.get("problem"):
         raise LaunchRefused(f"the workers cannot reach Supabase: {report['problem']}")
     if not report.get("migrations_applied"):
+        missing = ", ".join(report.get("migrations_missing") or []) or "unknown"
         raise LaunchRefused(
-            "the Supabase tables are missing or old. Run `bilancio db sql` and "
-            "paste its output into the Supabase SQL editor (or `bilancio db "
-            "migrate --url ...`)."
+            f"the Supabase tables are missing or old (migrations not applied: {missing}). Run "
+            "`bilancio db sql` and paste its output into the Supabase SQL editor (or `bilancio "
+            "db migrate --url ...`)."
         )
     if not report.get("can_write"):
         raise LaunchRefused(
