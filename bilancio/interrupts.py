@@ -95,10 +95,21 @@ def raised_since(moment: float) -> int | None:
     return None
 
 
+_installed_at = 0.0  # when install() ran: the start of this command
+
+
+def raised_in_this_command() -> int | None:
+    """The signal of an Interrupted raised since the command started, if any."""
+    return raised_since(_installed_at)
+
+
 def install() -> None:
     """Route SIGINT and SIGTERM to :class:`Interrupted` (main thread only; idempotent)."""
+    global _installed_at
     if threading.current_thread() is not threading.main_thread():
         return
+    if not installed():
+        _installed_at = time.monotonic()
     for signum in HANDLED:
         signal.signal(signum, _on_signal)
 

@@ -176,9 +176,11 @@ def test_a_10000_pair_sweep_of_quick_pairs_is_a_few_dozen_hydra_jobs() -> None:
     # a pair of 12 agents takes about a millisecond: TARGET_BATCH_SECONDS (2 s) of them is more
     # than the cap, so a batch holds MAX_BATCH (500) pairs and 10,000 pairs make 20 Hydra jobs
     assert per_pair < TARGET_BATCH_SECONDS / MAX_BATCH
-    size = measured_batch_size(sample)  # timed again, in a forked child
-    assert size == MAX_BATCH == 500
-    assert -(-10_000 // size) == 20
+    # timed again, in a forked child: on a busy machine that timing may be twice as slow, so the
+    # size is at least half the cap; 10,000 pairs are then 20 to 40 Hydra jobs, not 10,000
+    size = measured_batch_size(sample)
+    assert MAX_BATCH == 500 and MAX_BATCH // 2 <= size <= MAX_BATCH
+    assert 20 <= -(-10_000 // size) <= 40
 
 
 def test_a_pair_that_kills_its_process_while_the_batch_size_is_timed(tmp_path: Path) -> None:

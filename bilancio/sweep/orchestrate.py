@@ -24,7 +24,7 @@ from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
 
-from bilancio.interrupts import Interrupted, deferred, raised_since
+from bilancio.interrupts import Interrupted, deferred, raised_in_this_command, raised_since
 from bilancio.redaction import redact, redact_override
 from bilancio.rows import run_id
 from bilancio.storage import (
@@ -65,8 +65,13 @@ class SweepSummary:
 LAST_SWEEP: list[SweepSummary] = []  # the sweeps of this process, newest last
 
 
-def refuse(message: str) -> SystemExit:
-    """Exit 2: the sweep was refused before anything was written."""
+def refuse(message: str) -> BaseException:
+    """Exit 2: the sweep was refused before anything was written. If a signal arrived during
+    the command, the refusal is its echo (a library caught the interrupt and raised something
+    else, e.g. OmegaConf mid-compose): the interrupt is what is raised instead."""
+    signum = raised_in_this_command()
+    if signum is not None:
+        return Interrupted(signum)
     print(f"bilancio: {redact(message)}\nNothing was run or written.", file=sys.stderr)
     return SystemExit(2)
 
