@@ -99,11 +99,9 @@ def _check_launcher_and_folders(config: DictConfig) -> None:
 
     launcher = str(OmegaConf.select(config, "hydra.launcher._target_") or "")
     if launcher.endswith("SlurmLauncher") and shutil.which("sbatch") is None:
-        raise SweepError(
-            "hydra/launcher=submitit_slurm (or +cloud=slurm) needs SLURM's sbatch, which is "
-            "not on PATH here; run on the cluster's login node, or use "
-            "hydra/launcher=submitit_local to run the same path on this machine"
-        )
+        from bilancio.sweep.orchestrate import NO_SBATCH
+
+        raise SweepError(NO_SBATCH)
     raw = OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir")
     if raw is not None:
         text = str(raw)

@@ -166,11 +166,14 @@ def _check_scheduler(launcher: Launcher) -> None:
     import shutil
 
     if type(launcher).__name__ == "SlurmLauncher" and shutil.which("sbatch") is None:
-        raise SweepError(
-            "hydra/launcher=submitit_slurm (or +cloud=slurm) needs SLURM's sbatch, which is "
-            "not on PATH here; run on the cluster's login node, or use "
-            "hydra/launcher=submitit_local to run the same path on this machine"
-        )
+        raise SweepError(NO_SBATCH)
+
+
+NO_SBATCH = (
+    "hydra/launcher=submitit_slurm (or +cloud=slurm) needs SLURM's sbatch, which is not on PATH "
+    "here; run on the cluster's login node, or use hydra/launcher=submitit_local to run the same "
+    "path on this machine"
+)
 
 
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,99}")
