@@ -10,9 +10,10 @@ from pathlib import Path
 
 import modal
 
+from bilancio.sweep.records import DEPLOYED_VERSION, code_version
+
 APP_NAME = "bilancio"
 SECRET_NAME = "supabase"  # BILANCIO_SUPABASE_URL, BILANCIO_SUPABASE_SERVICE_KEY (+ anon key)
-DEPLOYED_VERSION = "BILANCIO_DEPLOYED_CODE_VERSION"  # baked into the image (records.py reads it)
 
 
 def _project_dir() -> Path:
@@ -28,20 +29,13 @@ def _project_dir() -> Path:
     return here.parent
 
 
-def _code_version() -> str:
-    """The version of the code the image is made from, computed where it is deployed (the
-    container has no git and no package metadata; there the baked value is read back)."""
-    from bilancio.sweep.records import code_version
-
-    return code_version()
-
-
 PROJECT_DIR = _project_dir()
 
 image = (
     modal.Image.debian_slim(python_version="3.11")
     .uv_sync(str(PROJECT_DIR), extras=["cloud"], frozen=True)
-    .env({DEPLOYED_VERSION: _code_version()})
+    # the container has neither git nor package metadata: it is told the version it runs
+    .env({DEPLOYED_VERSION: code_version()})
     .add_local_python_source("bilancio")
 )
 secret = modal.Secret.from_name(SECRET_NAME)

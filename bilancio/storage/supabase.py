@@ -124,7 +124,7 @@ class SupabaseStore:
 
             got = self._call(page)
             if total is None:
-                total = got.count if got.count is not None else None
+                total = got.count  # None if the server gave no count: then a short page ends
             rows.extend(_decode(r) for r in got.data)
             if not got.data or (total is None and len(got.data) < size):
                 return rows

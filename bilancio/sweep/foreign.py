@@ -102,10 +102,12 @@ def _check_launcher_and_folders(config: DictConfig) -> None:
         from bilancio.sweep.orchestrate import NO_SBATCH
 
         raise SweepError(NO_SBATCH)
+    from bilancio.sweep.sweepdir import outside_the_sweep_folder
+
     raw = OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir")
     if raw is not None:
         text = str(raw)
-        if not text or text.startswith(("/", "~")) or ".." in Path(text).parts:
+        if outside_the_sweep_folder(text):  # as written: Hydra resolves it in each job
             raise SweepError(
                 f"invalid hydra.sweep.subdir={text!r}: allowed a relative folder inside the "
                 "sweep folder (hydra.sweep.dir), e.g. ${hydra.job.num} or "
@@ -192,7 +194,7 @@ class ForeignSweep:
                 raise JobBusy(job_id, holder)
             resume = {}
             if existing:
-                _refuse_other_sweep(store.get_job(job_id), sweep_type, defined, shown)
+                _refuse_other_sweep(store.get_job(job_id), sweep_type, defined)
                 resume = _completed_pairs(store, job_id)
             sweep_dir = Path(cwd, str(config.hydra.sweep.dir))
             outcomes = sweep_dir / OUTCOMES
@@ -467,9 +469,11 @@ def definition(config: DictConfig) -> dict[str, Any]:
     }
 
 
-def _refuse_other_sweep(
-    old: dict[str, Any], sweep_type: str, now: dict[str, Any], shown: list[str]
-) -> None:
+def _differing(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    return sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+
+
+def _refuse_other_sweep(old: dict[str, Any], sweep_type: str, now: dict[str, Any]) -> None:
     """A resumed job must be resumed by the same sweep: the same sweeper and the same
     :func:`definition` (the SweepError names what differs)."""
     from bilancio.sweep.plan import SweepError
@@ -491,7 +495,7 @@ def _refuse_other_sweep(
         return  # a job from before definitions were recorded: its pairs are checked one by one
     before = stored[-1]
     made_with = " ".join(before.get("shown") or []) or "no overrides"
-    typed = " ".join(shown) or "no overrides"
+    typed = " ".join(now["shown"]) or "no overrides"
     if before["swept"] != now["swept"]:
         same_set = sorted(map(json.dumps, before["swept"])) == sorted(map(json.dumps, now["swept"]))
         order = (
@@ -511,21 +515,13 @@ def _refuse_other_sweep(
             f"change?); {again}"
         )
     if before.get("sweeper_settings") != now["sweeper_settings"]:
-        changed = sorted(
-            k
-            for k in set(before.get("sweeper_settings") or {}) | set(now["sweeper_settings"])
-            if (before.get("sweeper_settings") or {}).get(k) != now["sweeper_settings"].get(k)
-        )
+        changed = _differing(before.get("sweeper_settings") or {}, now["sweeper_settings"])
         raise SweepError(
             f"job {job_id} was swept with other sweeper settings (hydra.sweeper."
             f"{', hydra.sweeper.'.join(changed)}), which choose other pairs; {again}"
         )
     if before["values"] != now["values"]:
-        differ = sorted(
-            k
-            for k in set(before["values"]) | set(now["values"])
-            if before["values"].get(k) != now["values"].get(k)
-        )
+        differ = _differing(before["values"], now["values"])
         shown_values = ", ".join(
             f"{k}={before['values'].get(k)!r} (now {now['values'].get(k)!r})" for k in differ
         )

@@ -172,7 +172,7 @@ def measured_batch_size(sample: list[JobSpec]) -> int:
     import multiprocessing
 
     from bilancio.sweep.job import compute_job
-    from hydra_plugins.bilancio_modal_launcher._core import MAX_BATCH, TARGET_BATCH_SECONDS
+    from hydra_plugins.bilancio_modal_launcher._core import size_for
 
     def timing(conn: Any) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):  # the parent handles them, and kills us
@@ -211,7 +211,7 @@ def measured_batch_size(sample: list[JobSpec]) -> int:
             file=sys.stderr,
         )
         return 1
-    return max(1, min(MAX_BATCH, int(TARGET_BATCH_SECONDS / max(per_pair, 1e-4))))
+    return size_for(per_pair)
 
 
 def _alone(launcher: Launcher, nums: list[int], job: list[str], k: int) -> Iterator[JobOutcome]:

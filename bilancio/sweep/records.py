@@ -40,12 +40,15 @@ def config_hash(params: ModelParams) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+DEPLOYED_VERSION = "BILANCIO_DEPLOYED_CODE_VERSION"  # set in the Modal image (modal_app.py)
+
+
 def code_version() -> str:
     """The package version, plus the git commit when running from a checkout, plus a digest of
     the package's files when the checkout has uncommitted changes (two different sets of edits
     on one commit are different code). In a Modal container, which has neither git nor package
     metadata, the version baked into the image when it was deployed."""
-    deployed = os.environ.get("BILANCIO_DEPLOYED_CODE_VERSION")
+    deployed = os.environ.get(DEPLOYED_VERSION)
     if deployed:
         return deployed
     root = Path(bilancio.__file__).resolve().parent.parent

@@ -103,6 +103,12 @@ def _take(marker: Path, job_id: str, storage: dict[str, Any]) -> bool:
 DEFAULT_SUBDIR = "${hydra.job.num}"
 
 
+def outside_the_sweep_folder(subdir: str) -> bool:
+    """Whether a job folder (``hydra.sweep.subdir``, resolved or as written) is not a relative
+    folder inside the sweep folder."""
+    return not subdir or subdir.startswith("/") or ".." in Path(subdir).parts
+
+
 class JobSubdirs:
     """Each job's folder inside the sweep folder, from ``hydra.sweep.subdir`` as Hydra would
     resolve it for that job: ``${hydra.job.num}`` (the default), ``${hydra.job.override_dirname}``,
@@ -142,7 +148,7 @@ class JobSubdirs:
             raise SweepDirError(
                 f"cannot resolve hydra.sweep.subdir={self.raw!r} for job {num}: {err}"
             ) from None
-        if not subdir or subdir.startswith("/") or ".." in Path(subdir).parts:
+        if outside_the_sweep_folder(subdir):
             raise SweepDirError(
                 f"invalid hydra.sweep.subdir={self.raw!r}: job {num} would write to {subdir!r}, "
                 "outside the sweep folder"

@@ -189,10 +189,12 @@ def _seconds_per_job(specs: list[JobSpec]) -> float:
 
 def batch_size(options: dict[str, Any], sample: list[JobSpec]) -> tuple[int, float]:
     per_job = _seconds_per_job(sample[:3]) if sample else 0.01
-    size = options.get("batch_size") or max(
-        1, min(MAX_BATCH, int(TARGET_BATCH_SECONDS / max(per_job, 1e-4)))
-    )
-    return size, per_job
+    return options.get("batch_size") or size_for(per_job), per_job
+
+
+def size_for(per_job: float) -> int:
+    """Jobs per batch for TARGET_BATCH_SECONDS of work at ``per_job`` seconds each."""
+    return max(1, min(MAX_BATCH, int(TARGET_BATCH_SECONDS / max(per_job, 1e-4))))
 
 
 def _batches(payloads: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
