@@ -150,6 +150,24 @@ def test_transient_failures_are_retried(supabase_env, monkeypatch) -> None:
     assert [e["event_type"] for e in store.get_job("flaky")["events"]] == ["started"]
 
 
+def test_retries_are_counted_once(supabase_env, monkeypatch) -> None:
+    """The store's attempts are the only retries: postgrest-py would otherwise retry each GET
+    that meets a 503 three more times (1 + 2 + 4 s), inside every one of the store's attempts."""
+    import tests.postgrest_server as server_module
+
+    store = SupabaseStore(retries=2)
+    original = server_module._execute
+
+    def down(url, *args):  # PostgREST without its database: 503 PGRST001 on every request
+        return original("postgresql://nobody@127.0.0.1:1/none", *args)
+
+    monkeypatch.setattr(server_module, "_execute", down)
+    before = len(supabase_env.requests)
+    with pytest.raises(StoreError, match="after 3 attempts"):
+        store.job_lease("anything")  # a GET
+    assert len(supabase_env.requests) - before == 3  # 1 + the store's 2 retries, no more
+
+
 def test_keys_never_appear_in_output_or_rows(supabase_env, tmp_path) -> None:
     proc = _sweep(tmp_path, "job.id=secret-check")
     assert proc.returncode == 0, proc.stderr

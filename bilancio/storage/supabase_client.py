@@ -39,12 +39,16 @@ def get_supabase_client(write: bool = False) -> Any:
     from bilancio.extras import require
 
     require("supabase", "cloud", "the Supabase store")
-    from supabase import create_client
+    from supabase import ClientOptions, create_client
     from supabase._sync.client import SupabaseException
 
     url, key, _ = credentials(write)
+    # the store retries every request itself (SupabaseStore._call); postgrest-py's own retries
+    # of GETs (1 + 2 + 4 s on a 503) inside each of those attempts would make the documented
+    # six seconds of backoff about a minute
+    options = ClientOptions(postgrest_client_retry=False)
     try:
-        return create_client(url, key)
+        return create_client(url, key, options=options)
     except SupabaseException as err:  # "Invalid URL", "Invalid API key": never echo the value
         raise StoreError(
             f"cannot use the Supabase project in the environment: {err.message} — "
