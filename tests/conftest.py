@@ -117,3 +117,14 @@ def in_process(monkeypatch, tmp_path, hydra_restore_singletons):
     for signum, handler in previous.items():
         signal.signal(signum, handler)
     sys.stdout, sys.stderr = streams  # main() routes them through the redacting stream
+
+
+@pytest.fixture(scope="session")
+def image_python(tmp_path_factory):
+    """The Python of the Modal image's environment, built here by its own ``uv sync`` layer
+    (tests/image_env.py): only what the container has."""
+    from bilancio.cloud import modal_app
+
+    from .image_env import build_environment
+
+    return build_environment(modal_app.image, tmp_path_factory.mktemp("image"))

