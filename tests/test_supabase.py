@@ -4,6 +4,7 @@ and service keys mapped to the roles that row level security checks)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import textwrap
@@ -11,7 +12,7 @@ import textwrap
 import pytest
 from postgrest.exceptions import APIError
 
-from bilancio.storage import StoreError
+from bilancio.storage import JobBusy, StoreError
 from bilancio.storage.supabase import SupabaseStore
 from bilancio.storage.supabase_client import get_supabase_client
 
@@ -166,6 +167,47 @@ def test_retries_are_counted_once(supabase_env, monkeypatch) -> None:
     with pytest.raises(StoreError, match="after 3 attempts"):
         store.job_lease("anything")  # a GET
     assert len(supabase_env.requests) - before == 3  # 1 + the store's 2 retries, no more
+
+
+def _answer_lost_after_commit(monkeypatch, table: str) -> dict[str, int]:
+    """The first POST to ``table`` is committed, then its answer is lost: the caller gets a
+    504, as from a gateway that timed out waiting for the database's reply."""
+    import tests.postgrest_server as server_module
+
+    original = server_module._execute
+    seen = {"posts": 0}
+
+    def lossy(url, role, method, name, *args):
+        result = original(url, role, method, name, *args)
+        if method == "POST" and name == table:
+            seen["posts"] += 1
+            if seen["posts"] == 1:
+                raise server_module._Error(504, "504", "Gateway Timeout")
+        return result
+
+    monkeypatch.setattr(server_module, "_execute", lossy)
+    return seen
+
+
+def test_a_retried_event_is_stored_once(supabase_env, monkeypatch) -> None:
+    store = SupabaseStore()
+    store.create_job(_job("lost-answer"))
+    seen = _answer_lost_after_commit(monkeypatch, "job_events")
+    store.add_event("lost-answer", "started", {"pairs": 2})
+    events = [e["event_type"] for e in store.get_job("lost-answer")["events"]]
+    assert events == ["started"]  # not twice
+    assert seen["posts"] == 1  # the retry found the row instead of inserting it again
+
+
+def test_a_retried_job_creation_is_not_taken_for_another_process(supabase_env, monkeypatch) -> None:
+    store = SupabaseStore()
+    _answer_lost_after_commit(monkeypatch, "jobs")
+    job = dataclasses.replace(_job("lost-create"), lease_owner="host:123:abcd")
+    assert store.create_job(job) is True  # created (by the first attempt), not JobBusy
+    assert store.job_lease("lost-create")["lease_owner"] == "host:123:abcd"
+    other = dataclasses.replace(_job("lost-create"), lease_owner="elsewhere:9:ffff")
+    with pytest.raises(JobBusy):  # a real second creator is still refused
+        SupabaseStore().create_job(other)
 
 
 def test_keys_never_appear_in_output_or_rows(supabase_env, tmp_path) -> None:

@@ -68,13 +68,19 @@ class SupabaseStore:
 
     # -- requests and retries ----------------------------------------------------------------
 
-    def _call(self, request: Callable[[], T]) -> T:
+    def _call(self, request: Callable[[], T], *, landed: Callable[[], bool] | None = None) -> T:
+        """``request()``, retried on transient failures. ``landed``: for a request that is not
+        idempotent (a plain insert), whether an earlier attempt took effect although its answer
+        was lost (a gateway timeout after the commit); asked before every retry, so that the
+        retry neither duplicates the row nor fails on its own row's unique key."""
         import httpx
         from postgrest.exceptions import APIError
 
         delay = 0.1
         for attempt in range(self._retries + 1):
             try:
+                if attempt and landed is not None and self._call_once(landed):
+                    return None  # type: ignore[return-value]
                 return request()
             except APIError as err:
                 if not _transient(err):
@@ -87,6 +93,13 @@ class SupabaseStore:
             time.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+    def _call_once(self, question: Callable[[], bool]) -> bool:
+        """A read asked while retrying: its own failure counts as not knowing (False)."""
+        try:
+            return question()
+        except Exception:
+            return False
 
     def _select(
         self,
@@ -136,8 +149,17 @@ class SupabaseStore:
         ``expected_owner``; JobBusy if it is not (another process holds the job)."""
         row = _encode(as_row(job))
         if not self._select("jobs", "job_id", {"job_id": job.job_id}):
+
+            def ours() -> bool:  # the row exists with this process's lease: an earlier attempt
+                found = self._client.table("jobs").select("lease_owner").eq("job_id", job.job_id)
+                rows = found.execute().data
+                return bool(rows) and rows[0]["lease_owner"] == job.lease_owner
+
             try:
-                self._call(lambda: self._client.table("jobs").insert(row).execute())
+                self._call(
+                    lambda: self._client.table("jobs").insert(row).execute(),
+                    landed=ours if job.lease_owner else None,
+                )
             except StoreError as err:
                 if "23505" in str(err):  # another process created it a moment ago
                     raise JobBusy(job.job_id, None) from None
@@ -210,7 +232,20 @@ class SupabaseStore:
             "details": details,
             "timestamp": now_iso(),
         }
-        self._call(lambda: self._client.table("job_events").insert(row).execute())
+
+        def landed() -> bool:  # the same event (job, type, time to the millisecond) is there
+            found = (
+                self._client.table("job_events")
+                .select("details")
+                .eq("job_id", job_id)
+                .eq("event_type", event_type)
+                .eq("timestamp", row["timestamp"])
+                .execute()
+                .data
+            )
+            return any(f["details"] == _encode(details) for f in found)
+
+        self._call(lambda: self._client.table("job_events").insert(row).execute(), landed=landed)
 
     def _upsert(self, table: str, rows: list[dict[str, Any]], key: str) -> None:
         """Insert or overwrite by ``key``, in as few requests as bodies under MAX_BODY allow;
