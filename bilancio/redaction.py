@@ -110,8 +110,10 @@ def register_overrides(args: list[str]) -> None:
         key, sep, value = arg.partition("=")
         if sep and key.lstrip("+~") in SECRET_SETTINGS:
             register(value)
-        elif key in ("--url", "--db", "--postgres"):  # --db may be given a URL by mistake
-            register(value if sep else (args[i + 1] if i + 1 < len(args) else None))
+        elif key in ("--url", "--db", "--postgres"):
+            given = value if sep else (args[i + 1] if i + 1 < len(args) else None)
+            if key != "--db" or (given and "://" in given):  # a file path is no secret, but
+                register(given)  # --db may be given a URL by mistake
 
 
 def scrub(value: Any, path: str = "") -> Any:

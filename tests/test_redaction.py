@@ -49,6 +49,16 @@ def test_registered_command_line_values() -> None:
     assert redaction.redact_override("+storage.url=weird") == "+storage.url=<redacted>"
 
 
+def test_a_database_file_is_named_but_a_url_given_as_db_is_masked(tmp_path) -> None:
+    from .sweep_helpers import bilancio
+
+    done = bilancio("jobs", "ls", "--db", "missing-results.db", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "no database at missing-results.db" in done.stderr  # the user's own path, named
+    redaction.register_overrides(["--db", "postgresql://u:Secr3tPw@h/db"])
+    assert "Secr3tPw" not in redaction.redact("bad --db postgresql://u:Secr3tPw@h/db")
+
+
 def test_scrub_keeps_the_shape() -> None:
     config = {
         "storage": {"url": "postgresql://u:pw@h/db", "path": "b.db"},
