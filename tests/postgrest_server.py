@@ -33,6 +33,7 @@ import psycopg
 from psycopg import sql
 
 MAX_ROWS = 1000
+GATEWAY_401 = b'{"message":"Invalid API key"}'
 OPERATORS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 RESERVED = {"select", "order", "limit", "offset", "on_conflict", "columns"}
 STATUS = {
@@ -54,6 +55,10 @@ class PostgrestServer:
         request's headers, as some gateways and debug proxies in front of an API do."""
         self.database_url, self.keys, self.echo_headers = database_url, keys, echo_headers
         self.max_rows = MAX_ROWS  # PostgREST's db-max-rows: a Supabase project may change it
+        # who answers a key it does not know: PostgREST itself (401 PGRST301), or Supabase's API
+        # gateway in front of it, which answers 401 {"message": "Invalid API key"} without a
+        # code for legacy keys ("gateway") and an empty 401 for sb_ keys ("gateway-empty")
+        self.auth_failure = "postgrest"
         self.requests: list[tuple[str, str]] = []  # (method, path with query), for assertions
         self.traffic: list[tuple[str, str, int, int]] = []  # and bytes in and out, per request
         handler = type("Handler", (_Handler,), {"app": self})
@@ -117,6 +122,16 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except _Error as err:
             status, headers = err.status, {}
+            if err.code == "PGRST301" and self.app.auth_failure != "postgrest":
+                data = b"" if self.app.auth_failure == "gateway-empty" else GATEWAY_401
+                self.app.traffic.append((method, self.path, len(body), len(data)))
+                self.send_response(401)
+                self.send_header("Content-Length", str(len(data)))
+                if data:
+                    self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(data)
+                return
             message = err.message
             if self.app.echo_headers:
                 message += f" (request headers: {dict(self.headers.items())})"

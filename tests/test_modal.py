@@ -257,19 +257,72 @@ def test_preflight_not_logged_in(tmp_path) -> None:
     assert not (tmp_path / "bilancio.db").exists()
 
 
-def test_preflight_key_that_cannot_write(supabase_env, monkeypatch, tmp_path) -> None:
-    env = {**os.environ, "BILANCIO_SUPABASE_ANON_KEY": ANON_KEY}
-    env.pop("BILANCIO_SUPABASE_SERVICE_KEY")
-    proc = subprocess.run(
-        [str(SCRIPT), "-m", "kappa=0.5", *LOCAL],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert proc.returncode == 2
-    assert "cannot write" in proc.stderr and "BILANCIO_SUPABASE_SERVICE_KEY" in proc.stderr
+def test_preflight_checks_this_shells_key_before_any_modal_app(
+    supabase_env, in_process, monkeypatch, capsys
+) -> None:
+    # the anon key in this shell: the job row could not be written; said before the app starts
+    monkeypatch.delenv("BILANCIO_SUPABASE_SERVICE_KEY")
+    monkeypatch.setenv("BILANCIO_SUPABASE_ANON_KEY", ANON_KEY)
+    started = []
+    monkeypatch.setattr(worker, "health", lambda: started.append(1) or _real_health())
+    assert in_process("-m", "kappa=0.5", *LOCAL) == 2
+    err = capsys.readouterr().err
+    assert "BILANCIO_SUPABASE_SERVICE_KEY" in err and "anon key can only read" in err
+    assert started == []  # the remote health check never ran
+
+
+def _secret(**env: str | None):
+    """worker.health as run in a container whose secret holds ``env`` (None: absent)."""
+
+    def health() -> dict:
+        saved = {k: os.environ.get(k) for k in env}
+        try:
+            for key, value in env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            return _real_health()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    return health
+
+
+def test_preflight_secret_that_cannot_write(supabase_env, in_process, monkeypatch, capsys) -> None:
+    # the seed plan's secret: the URL and the anon key only
+    read_only = _secret(BILANCIO_SUPABASE_SERVICE_KEY=None, BILANCIO_SUPABASE_ANON_KEY=ANON_KEY)
+    monkeypatch.setattr(worker, "health", read_only)
+    assert in_process("-m", "kappa=0.5", *LOCAL) == 2
+    err = capsys.readouterr().err
+    assert "lacks BILANCIO_SUPABASE_URL or a key" not in err
+    assert "cannot write" in err and "modal secret create supabase --force" in err
+
+
+@pytest.mark.parametrize("gateway", ["postgrest", "gateway", "gateway-empty"])
+def test_a_wrong_or_revoked_key_is_said_to_be_one(
+    supabase_env, in_process, monkeypatch, capsys, gateway: str
+) -> None:
+    """Three ways a project refuses a key: PostgREST's 401 PGRST301, Supabase's gateway with
+    {"message": "Invalid API key"} and no code (legacy keys), and an empty 401 (sb_secret_)."""
+    supabase_env.auth_failure = gateway
+    wrong = _secret(BILANCIO_SUPABASE_SERVICE_KEY="sb_secret_REVOKED0123456789")
+    monkeypatch.setattr(worker, "health", wrong)
+    assert in_process("-m", "kappa=0.5", *LOCAL) == 2
+    err = capsys.readouterr().err
+    assert "refused the key in the Modal secret supabase's BILANCIO_SUPABASE_SERVICE_KEY" in err
+    assert "wrong or revoked" in err and "modal secret create supabase --force" in err
+    assert "bilancio db sql" not in err and "REVOKED" not in err
+    # the same key in this shell: named as this shell's, before anything remote
+    monkeypatch.setenv("BILANCIO_SUPABASE_SERVICE_KEY", "sb_secret_REVOKED0123456789")
+    assert in_process("-m", "kappa=0.5", *LOCAL) == 2
+    err = capsys.readouterr().err
+    assert "refused the key in this shell's BILANCIO_SUPABASE_SERVICE_KEY" in err
+    assert "REVOKED" not in err
 
 
 def test_preflight_missing_tables(postgres_url, monkeypatch, tmp_path) -> None:

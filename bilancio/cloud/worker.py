@@ -78,6 +78,7 @@ def health() -> dict[str, Any]:
         "secret_keys_present": [k for k in SECRET_KEYS if os.environ.get(k)],
         "can_write": False,
         "migrations_applied": False,
+        "key_refused": None,
         "problem": None,
     }
     try:
@@ -88,26 +89,11 @@ def health() -> dict[str, Any]:
 
 
 def _probe() -> dict[str, Any]:
-    """Write nothing, learn whether writing is allowed: an insert that the database refuses
-    either for the key (permission, RLS) or, if the key may write, for the missing job."""
-    from postgrest.exceptions import APIError
+    from bilancio.storage.supabase import KeyRefused, SupabaseStore
 
-    from bilancio.storage.migrations import migrations
-    from bilancio.storage.supabase_client import get_supabase_client
-
-    client = get_supabase_client()
-    try:  # every shipped migration, by the record the migrations (and `db sql`) leave
-        rows = client.table("bilancio_migrations").select("name").execute().data
-        applied = {r["name"] for r in rows}
-    except APIError:
-        applied = set()  # no such table: nothing was ever migrated
-    missing = [m.name for m in migrations() if m.name not in applied]
-    migrated = not missing
+    store = SupabaseStore(write=False)
     try:
-        client.table("job_events").insert(
-            {"job_id": "__bilancio_health_check__", "event_type": "probe"}
-        ).execute()
-        can_write = True  # cannot happen while the foreign key holds; treat as writable
-    except APIError as err:
-        can_write = err.code == "23503"  # refused for the missing job, not for the key
-    return {"can_write": can_write, "migrations_applied": migrated, "migrations_missing": missing}
+        found = store.probe(where="the Modal secret supabase's")
+    except KeyRefused as err:  # said as it is: not "tables missing"
+        return {"key_refused": str(err)}
+    return {**found, "migrations_applied": not found["migrations_missing"]}

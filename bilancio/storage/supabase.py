@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from bilancio.redaction import redact
 from bilancio.rows import METRIC_COLUMNS, JobRecord, MetricsRecord, RunRecord, as_row, now_iso
 from bilancio.storage import JOB_GRID, JobBusy, JobNotFound, StoreError
-from bilancio.storage.supabase_client import get_supabase_client
+from bilancio.storage.supabase_client import credentials, get_supabase_client
 
 T = TypeVar("T")
 PAGE = 1000  # rows asked for per page (Supabase's default cap; a project may set it lower)
@@ -52,10 +52,18 @@ def _by_size(rows: list[dict[str, Any]], limit: int) -> Iterator[list[dict[str, 
         yield chunk
 
 
+KEY_VARIABLES = {"service": "BILANCIO_SUPABASE_SERVICE_KEY", "anon": "BILANCIO_SUPABASE_ANON_KEY"}
+
+
+class KeyRefused(StoreError):
+    """The project refused the API key itself: wrong, revoked, or of another project."""
+
+
 class SupabaseStore:
     def __init__(self, *, write: bool = True, retries: int = RETRIES):
         self._client = get_supabase_client(write=write)
         self._retries = retries
+        self.key_variable = KEY_VARIABLES[credentials(write)[2]]
 
     @contextlib.contextmanager
     def urgent(self) -> Iterator[None]:
@@ -68,11 +76,18 @@ class SupabaseStore:
 
     # -- requests and retries ----------------------------------------------------------------
 
-    def _call(self, request: Callable[[], T], *, landed: Callable[[], bool] | None = None) -> T:
+    def _call(
+        self,
+        request: Callable[[], T],
+        *,
+        landed: Callable[[], bool] | None = None,
+        where: str = "this shell's",
+    ) -> T:
         """``request()``, retried on transient failures. ``landed``: for a request that is not
         idempotent (a plain insert), whether an earlier attempt took effect although its answer
         was lost (a gateway timeout after the commit); asked before every retry, so that the
-        retry neither duplicates the row nor fails on its own row's unique key."""
+        retry neither duplicates the row nor fails on its own row's unique key. ``where``: whose
+        key a refusal of the key names."""
         import httpx
         from postgrest.exceptions import APIError
 
@@ -83,6 +98,8 @@ class SupabaseStore:
                     return None  # type: ignore[return-value]
                 return request()
             except APIError as err:
+                if _key_refused(err):
+                    raise KeyRefused(self.key_refused_message(err, where)) from None
                 if not _transient(err):
                     raise StoreError(f"Supabase refused the request: {_describe(err)}") from None
                 failure = _describe(err)
@@ -93,6 +110,52 @@ class SupabaseStore:
             time.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+    def key_refused_message(self, err: Any, where: str = "this shell's") -> str:
+        return (
+            f"the Supabase project refused the key in {where} {self.key_variable} as wrong or "
+            f"revoked ({_describe(err)}). Copy the project's "
+            + (
+                "service_role (legacy) or sb_secret_ key"
+                if self.key_variable.endswith("SERVICE_KEY")
+                else "anon (legacy) or sb_publishable_ key"
+            )
+            + " again from Project settings → API Keys, and check that BILANCIO_SUPABASE_URL "
+            "is the same project's"
+        )
+
+    def probe(self, where: str = "this shell's") -> dict[str, Any]:
+        """Which shipped migrations are not applied, and whether this key may write, learned
+        without writing anything: an insert that the database refuses either for the key
+        (permission, row level security) or, if the key may write, for the missing job. A
+        refused key raises KeyRefused (it is not 'tables missing')."""
+        from postgrest.exceptions import APIError
+
+        from bilancio.storage.migrations import migrations
+
+        try:  # every shipped migration, by the record the migrations (and `db sql`) leave
+            rows = self._call(
+                lambda: self._client.table("bilancio_migrations").select("name").execute(),
+                where=where,
+            ).data
+            applied = {r["name"] for r in rows}
+        except KeyRefused:
+            raise
+        except StoreError as err:
+            if "PGRST205" not in str(err) and "42P01" not in str(err):
+                raise
+            applied = set()  # no such table: nothing was ever migrated
+        missing = [m.name for m in migrations() if m.name not in applied]
+        try:
+            self._client.table("job_events").insert(
+                {"job_id": "__bilancio_health_check__", "event_type": "probe"}
+            ).execute()
+            can_write = True  # cannot happen while the foreign key holds; treat as writable
+        except APIError as err:
+            if _key_refused(err):
+                raise KeyRefused(self.key_refused_message(err, where)) from None
+            can_write = err.code == "23503"  # refused for the missing job, not for the key
+        return {"can_write": can_write, "migrations_missing": missing}
 
     def _call_once(self, question: Callable[[], bool]) -> bool:
         """A read asked while retrying: its own failure counts as not knowing (False)."""
@@ -404,6 +467,19 @@ class SupabaseStore:
 
     def close(self) -> None:
         pass
+
+
+def _key_refused(err: Any) -> bool:
+    """The API key itself was refused: PostgREST's JWT errors (PGRST301-303), the gateway's
+    401 ``{"message": "Invalid API key"}`` without a code (legacy keys), or a 401 with an empty
+    body (the new ``sb_secret_`` keys), which postgrest-py reports with code "401"."""
+    code = str(getattr(err, "code", "") or "")
+    message = str(getattr(err, "message", "") or "").lower()
+    return (
+        code in ("401", "PGRST301", "PGRST302", "PGRST303")
+        or (not code and "api key" in message)
+        or "invalid api key" in message
+    )
 
 
 TRANSIENT_CODES = ("08", "53", "57P", "40001", "40P01", "PGRST000", "PGRST001", "PGRST002")

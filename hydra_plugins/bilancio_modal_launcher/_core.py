@@ -124,7 +124,9 @@ def preflight(options: dict[str, Any], storage: dict[str, Any]) -> None:
         )
     if options.get("dry_run"):
         return
-    if storage.get("backend") != "supabase" and options["mode"] != "deployed":
+    if storage.get("backend") == "supabase":
+        _check_local_supabase()  # this process writes the job row: its key first, and cheaply
+    elif options["mode"] != "deployed":
         return  # nothing remote to check: results come back and are written here
     executor = make_executor(options)
     try:
@@ -159,6 +161,11 @@ def preflight(options: dict[str, Any], storage: dict[str, Any]) -> None:
             "`modal secret create supabase BILANCIO_SUPABASE_URL=... "
             "BILANCIO_SUPABASE_SERVICE_KEY=...`."
         )
+    if report.get("key_refused"):
+        raise LaunchRefused(
+            f"{report['key_refused']}. Then create the secret again: `modal secret create "
+            "supabase --force BILANCIO_SUPABASE_URL=... BILANCIO_SUPABASE_SERVICE_KEY=...`."
+        )
     if report.get("problem"):
         raise LaunchRefused(f"the workers cannot reach Supabase: {report['problem']}")
     if not report.get("migrations_applied"):
@@ -173,6 +180,32 @@ def preflight(options: dict[str, Any], storage: dict[str, Any]) -> None:
             "the key in the Modal secret `supabase` cannot write (it is the anon key?). Add "
             "BILANCIO_SUPABASE_SERVICE_KEY to the secret: `modal secret create supabase --force "
             "BILANCIO_SUPABASE_URL=... BILANCIO_SUPABASE_SERVICE_KEY=...`."
+        )
+
+
+def _check_local_supabase() -> None:
+    """This shell's Supabase variables, before any Modal app starts: present, the key accepted,
+    the tables there, and writing allowed (this process records the job)."""
+    from bilancio.storage import StoreError
+    from bilancio.storage.supabase import SupabaseStore
+
+    try:
+        store = SupabaseStore(write=True)
+        found = store.probe()
+    except StoreError as err:
+        raise LaunchRefused(f"{err}.") from None
+    if found["migrations_missing"]:
+        missing = ", ".join(found["migrations_missing"])
+        raise LaunchRefused(
+            f"the Supabase tables are missing or old (migrations not applied: {missing}). Run "
+            "`bilancio db sql` and paste its output into the Supabase SQL editor (or `bilancio "
+            "db migrate --url ...`)."
+        )
+    if not found["can_write"]:
+        raise LaunchRefused(
+            f"the key in this shell's {store.key_variable} cannot write to the Supabase "
+            "project (it is the anon or publishable key?): set it to the service_role or "
+            "sb_secret_ key."
         )
 
 
