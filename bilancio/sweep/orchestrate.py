@@ -123,7 +123,12 @@ def run_sweep(
     users = _user_callbacks(hydra_context)
     hooks = JobHooks(users) if users and runs_jobs_itself(launcher) else None  # else run_job's
     sweep = Sweep(config, plan, launcher, storage, batch_size=batch_size, hooks=hooks)
-    sweep.run()
+    try:
+        sweep.run()
+    finally:
+        release = getattr(launcher, "release", None)  # e.g. the Modal app the preflight began
+        if release is not None:
+            release()
     from bilancio.sweep import callbacks
 
     if not callbacks.configured(config):  # a hand-built config without bilancio's callback

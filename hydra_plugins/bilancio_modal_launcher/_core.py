@@ -58,10 +58,23 @@ class ModalExecutor:
     """The Modal functions on Modal: an ephemeral app for this sweep, or the deployed one."""
 
     def __init__(self, options: dict[str, Any]):
+        import contextlib
+
         import modal
 
         self.options = options
         self._context = None
+        self._output = contextlib.ExitStack()
+        if options.get("output", True):  # the build log, start-up, the functions' output
+            self._output.enter_context(modal.enable_output())
+        try:
+            self._begin(modal)
+        except BaseException:
+            self._output.close()
+            raise
+
+    def _begin(self, modal: Any) -> None:
+        options = self.options
         if options["mode"] == "deployed":
             name = options["app_name"]
             self._run = modal.Function.from_name(name, "run_simulation")
@@ -69,8 +82,9 @@ class ModalExecutor:
         elif options["mode"] == "ephemeral":
             from bilancio.cloud import modal_app
 
-            self._context = modal_app.app.run()
-            self._context.__enter__()
+            context = modal_app.app.run()
+            context.__enter__()  # starts the app: image build, secret lookup
+            self._context = context
             self._run, self._health = modal_app.run_simulation, modal_app.health_check
         else:
             raise LaunchRefused(
@@ -90,17 +104,115 @@ class ModalExecutor:
         yield from self._run.map(batches, order_outputs=False, return_exceptions=True)
 
     def close(self) -> None:
-        if self._context is not None:
-            self._context.__exit__(None, None, None)
+        context, self._context = self._context, None
+        try:
+            if context is not None:
+                context.__exit__(None, None, None)
+        finally:
+            self._output.close()
+
+
+class SerialisingExecutor(LocalExecutor):
+    """The local functions as Modal calls them: every batch's argument, result and exception
+    make the round trip through Modal's own serializer, and results come back out of order
+    (``order_outputs=False``). ``faults`` (batch number → exception) stands in for what
+    Modal's ``map(..., return_exceptions=True)`` yields for a call that did not return: a
+    ``FunctionTimeoutError`` for a timed-out input, an ``InternalFailure`` for a lost
+    container. A test seam, selected by ``hydra.launcher.executor=serialising``."""
+
+    faults: dict[int, BaseException] = {}
+    seed = 0  # the order results come back in: a seeded shuffle
+
+    def map(self, batches: Iterable[list[dict[str, Any]]]) -> Iterator[Any]:
+        import random
+
+        from modal._serialization import deserialize, serialize
+
+        done: list[Any] = []
+        for number, batch in enumerate(batches):
+            if number in self.faults:
+                done.append(self.faults[number])
+                continue
+            sent = deserialize(serialize(batch), None)
+            try:
+                result = self.app.run_simulation.local(sent)
+            except Exception as err:  # a raised exception travels serialized too
+                result = err
+            done.append(deserialize(serialize(result), None))
+        random.Random(self.seed).shuffle(done)
+        yield from done
 
 
 def make_executor(options: dict[str, Any]) -> Any:
     kind = options.get("executor", "modal")
     if kind == "local":
         return LocalExecutor(options)
+    if kind == "serialising":
+        return SerialisingExecutor(options)
     if kind == "modal":
         return ModalExecutor(options)
-    raise LaunchRefused(f"invalid hydra.launcher.executor={kind!r}: allowed 'modal' or 'local'")
+    raise LaunchRefused(
+        f"invalid hydra.launcher.executor={kind!r}: allowed 'modal', 'local' or 'serialising'"
+    )
+
+
+# -- what Modal's failures mean ------------------------------------------------------------------
+
+
+def modal_failure(err: BaseException, options: dict[str, Any]) -> str:
+    """One paragraph for a failure on Modal's side: what happened and what to do. The message
+    Modal gave is quoted (redacted), never a traceback."""
+    from bilancio.redaction import redact
+
+    name = type(err).__name__
+    said = redact(str(err).strip().splitlines()[0] if str(err).strip() else name)
+    lowered = said.lower()
+    if name == "AuthError":
+        return (
+            f"Modal refused the token ({said}). Run `modal token new` (or set MODAL_TOKEN_ID and "
+            "MODAL_TOKEN_SECRET to a valid token), then run the sweep again."
+        )
+    if name == "NotFoundError" and "secret" in lowered:
+        return (
+            f"the Modal secret `supabase` does not exist ({said}). Create it: `modal secret "
+            "create supabase BILANCIO_SUPABASE_URL=... BILANCIO_SUPABASE_SERVICE_KEY=...` (for "
+            "storage=sqlite a placeholder will do: `modal secret create supabase "
+            "BILANCIO_PLACEHOLDER=1`)."
+        )
+    if name == "NotFoundError":
+        return (
+            f"Modal has no deployed app {options.get('app_name', 'bilancio')!r} ({said}). Deploy "
+            "it (`uv run modal deploy bilancio/cloud/modal_app.py`) or use "
+            "hydra.launcher.mode=ephemeral."
+        )
+    if name == "ImageBuildError" or "image build" in lowered:
+        image = getattr(err, "image_id", None)
+        log = f"`modal image logs {image}`" if image else "the Modal dashboard"
+        return (
+            f"the Modal image failed to build ({said}). Its build log is above and in {log}; "
+            "a dependency that cannot be installed from uv.lock is the usual cause: check that "
+            "uv.lock is committed and current (`uv lock`), then run the sweep again."
+        )
+    if name == "FunctionTimeoutError":
+        return (
+            f"a batch ran longer than hydra.launcher.timeout={options.get('timeout')} s "
+            f"({said}); its jobs are failed. Raise hydra.launcher.timeout or lower "
+            "hydra.launcher.batch_size, then run the same command again to run them."
+        )
+    if name == "InternalFailure":
+        return (
+            f"Modal lost the container running a batch ({said}) after "
+            f"{options.get('retries')} retries; its jobs are failed. Run the same command "
+            "again to run them."
+        )
+    if name in ("ConnectionError", "ConnectError", "OSError", "TimeoutError") or isinstance(
+        err, OSError
+    ):
+        return (
+            f"cannot reach Modal ({name}: {said}). Check the network connection and "
+            "https://status.modal.com, then run the sweep again."
+        )
+    return f"Modal reported {name}: {said}"
 
 
 # -- preflight ----------------------------------------------------------------------------------
@@ -114,8 +226,19 @@ def _logged_in() -> bool:
     return bool(config.get("token_id")) and bool(config.get("token_secret"))
 
 
-def preflight(options: dict[str, Any], storage: dict[str, Any]) -> None:
-    """Every problem that would make the sweep fail remotely, found before anything runs."""
+def _start(options: dict[str, Any]) -> Any:
+    """The executor, started (for Modal: the app run or the deployed functions looked up)."""
+    try:
+        return make_executor(options)
+    except LaunchRefused:
+        raise
+    except Exception as err:  # a bad token, a missing secret, a failed image build, …
+        raise LaunchRefused(modal_failure(err, options)) from None
+
+
+def preflight(options: dict[str, Any], storage: dict[str, Any]) -> Any:
+    """Every problem that would make the sweep fail remotely, found before anything runs,
+    cheapest first. Returns the started executor for the launch (None for a dry run)."""
     remote = options.get("executor", "modal") == "modal" and not options.get("dry_run")
     if remote and not _logged_in():
         raise LaunchRefused(
@@ -123,22 +246,26 @@ def preflight(options: dict[str, Any], storage: dict[str, Any]) -> None:
             "MODAL_TOKEN_ID and MODAL_TOKEN_SECRET), then run the sweep again."
         )
     if options.get("dry_run"):
-        return
+        return None
     if storage.get("backend") == "supabase":
         _check_local_supabase()  # this process writes the job row: its key first, and cheaply
-    elif options["mode"] != "deployed":
-        return  # nothing remote to check: results come back and are written here
-    executor = make_executor(options)
+    executor = _start(options)
+    try:
+        if storage.get("backend") == "supabase" or options["mode"] == "deployed":
+            _check_remote(executor, options, storage)
+    except BaseException:
+        executor.close()
+        raise
+    return executor
+
+
+def _check_remote(executor: Any, options: dict[str, Any], storage: dict[str, Any]) -> None:
     try:
         report = executor.health()
-    except Exception as err:  # e.g. the secret does not exist
+    except Exception as err:
         raise LaunchRefused(
-            f"the Modal health check failed ({type(err).__name__}: {err}). If the secret is "
-            "missing, create it: `modal secret create supabase BILANCIO_SUPABASE_URL=... "
-            "BILANCIO_SUPABASE_SERVICE_KEY=...`."
+            f"the Modal health check failed: {modal_failure(err, options)}"
         ) from None
-    finally:
-        executor.close()
     if options["mode"] == "deployed" and not options.get("allow_version_mismatch"):
         from bilancio.sweep.records import code_version
 
@@ -264,7 +391,10 @@ def _save_batch(store: Any, result: list[dict[str, Any]]) -> None:
     )
 
 
-def launch(options: dict[str, Any], specs: Iterable[JobSpec], count: int) -> Iterator[JobOutcome]:
+def launch(
+    options: dict[str, Any], specs: Iterable[JobSpec], count: int, executor: Any = None
+) -> Iterator[JobOutcome]:
+    """Every job's outcome; ``executor``: the one the preflight started (closed here)."""
     from bilancio.cloud.worker import payload
     from bilancio.sweep.job import store_for
 
@@ -282,12 +412,16 @@ def launch(options: dict[str, Any], specs: Iterable[JobSpec], count: int) -> Ite
             everyone.add(spec.job_num)
             yield payload(spec)
 
-    executor = make_executor(options)
     errors: list[str] = []
     try:
-        for result in executor.map(_batches(payloads(), size)):
+        executor = executor if executor is not None else make_executor(options)
+    except Exception as err:  # no preflight ran (a direct caller): every job fails, said why
+        errors.append(modal_failure(err, options))
+        executor = None
+    try:
+        for result in executor.map(_batches(payloads(), size)) if executor else ():
             if isinstance(result, BaseException):
-                errors.append(f"{type(result).__name__}: {result}")
+                errors.append(modal_failure(result, options))
                 continue
             if result and "runs" in result[0]:  # a local store: the rows came back
                 _save_batch(store_for(storage), result)
@@ -298,10 +432,11 @@ def launch(options: dict[str, Any], specs: Iterable[JobSpec], count: int) -> Ite
                 returned.add(outcome.job_num)
                 yield outcome
     except Exception as err:  # the stream itself broke (e.g. an undecodable exception)
-        errors.append(f"{type(err).__name__}: {err}")
+        errors.append(modal_failure(err, options))
     finally:
-        executor.close()
+        if executor is not None:
+            executor.close()
     everyone.update(spec.job_num for spec in specs)  # never submitted once the stream broke
-    reason = "; ".join(errors[:3]) or "no result came back"
+    reason = " / ".join(dict.fromkeys(errors[:3])) or "no result came back"
     for num in sorted(everyone - returned):  # lost, timed out or never sent: failed, sweep goes on
         yield JobOutcome(num, "failed", f"batch failed on Modal: {reason}", False)

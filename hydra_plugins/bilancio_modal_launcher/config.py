@@ -21,8 +21,11 @@ class ModalLauncherConf:
     allow_version_mismatch: bool = False
     # print jobs, batches, expected container time and cost; submit nothing, write nothing
     dry_run: bool = False
-    # "modal", or "local": run each batch here through the functions' local path (tests)
+    # "modal"; "local": run each batch here through the functions' local path (tests);
+    # "serialising": "local" through Modal's serializer, results out of order (tests)
     executor: str = "modal"
+    # show Modal's output: the image build log, container start-up, the functions' own output
+    output: bool = True
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="modal", node=ModalLauncherConf)

@@ -16,6 +16,7 @@ class ModalLauncher(Launcher):
         self.options = options
         self.dry_run = bool(options.get("dry_run"))
         self.config: DictConfig | None = None
+        self._executor: Any = None  # started by the preflight, used by the launch
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -52,7 +53,7 @@ class ModalLauncher(Launcher):
             )
         for name, choices in (
             ("mode", ("ephemeral", "deployed")),
-            ("executor", ("modal", "local")),
+            ("executor", ("modal", "local", "serialising")),
         ):
             if self.options.get(name) not in choices:
                 raise ValueError(
@@ -63,7 +64,13 @@ class ModalLauncher(Launcher):
     def preflight(self, storage: dict[str, Any]) -> None:
         from . import _core
 
-        _core.preflight(self.options, storage)
+        self._executor = _core.preflight(self.options, storage)
+
+    def release(self) -> None:
+        """Stop what the preflight started if the sweep ended without launching it."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.close()
 
     def dry_run_report(self, specs: Iterable[Any], count: int) -> str:
         from . import _core
@@ -73,4 +80,5 @@ class ModalLauncher(Launcher):
     def launch_specs(self, specs: Iterable[Any], count: int) -> Iterator[Any]:
         from . import _core
 
-        return _core.launch(self.options, specs, count)
+        executor, self._executor = self._executor, None  # the launch closes it
+        return _core.launch(self.options, specs, count, executor)
