@@ -16,6 +16,21 @@ documented behaviour, just what the store and the deployment plan's scripts use:
   request with ``SET LOCAL ROLE``, so row level security is really enforced. Errors come back as
   PostgREST's JSON (``code``, ``message``, ``details``, ``hint``) with PostgREST's status codes.
 
+As strict as PostgREST 13 where the store could be affected (issue 12 item 7):
+
+* a POST honours ``columns=`` (only those columns are written; an object's other keys are
+  ignored) and ``Prefer: missing=default`` (a column an object lacks takes its default, not
+  NULL); without ``columns``, every object of an array must have the same keys (PGRST102);
+* an unknown column is PGRST204 and an unknown table PGRST205 (PostgREST 13's codes; 12 gave
+  42703/42P01 for tables);
+* rows of a GET without ``order`` come back in a random order, as PostgreSQL may return them;
+* ``max_rows`` (PostgREST's ``db-max-rows``) is settable per server;
+* in front of it, what Supabase's gateway does: a URL over 8 KB is 414 and a body over 1 MB is
+  413 (HTML pages, not PostgREST JSON), ``fail_next`` answers a 5xx HTML page, and
+  ``auth_failure`` chooses how an unknown key is refused;
+* ``log`` records every request (method, path, query, Range and Prefer headers, body keys and
+  size) for the request linter in tests/conftest.py.
+
 Rows are converted by PostgreSQL itself (``json_populate_recordset`` in, ``json_agg`` out), as in
 PostgREST, so types, numbers and timestamps behave as they do against a real Supabase project.
 """
@@ -33,7 +48,10 @@ import psycopg
 from psycopg import sql
 
 MAX_ROWS = 1000
+MAX_URL = 8192  # bytes of request line a gateway accepts (Kong/nginx default buffers: 8 KB)
+MAX_BODY = 1_000_000  # bytes of body a gateway accepts
 GATEWAY_401 = b'{"message":"Invalid API key"}'
+HTML_PAGE = "<html><head><title>{0}</title></head><body><center><h1>{0}</h1></center></body></html>"
 OPERATORS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 RESERVED = {"select", "order", "limit", "offset", "on_conflict", "columns"}
 STATUS = {
@@ -59,12 +77,18 @@ class PostgrestServer:
         # gateway in front of it, which answers 401 {"message": "Invalid API key"} without a
         # code for legacy keys ("gateway") and an empty 401 for sb_ keys ("gateway-empty")
         self.auth_failure = "postgrest"
+        self.failures: list[int] = []  # status codes to answer next, with an HTML page, in turn
+        self.log: list[dict[str, Any]] = []  # every request, for the request linter
         self.requests: list[tuple[str, str]] = []  # (method, path with query), for assertions
         self.traffic: list[tuple[str, str, int, int]] = []  # and bytes in and out, per request
         handler = type("Handler", (_Handler,), {"app": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def fail_next(self, status: int = 502, count: int = 1) -> None:
+        """The next ``count`` requests get a gateway's HTML error page with ``status``."""
+        self.failures.extend([status] * count)
 
     def __enter__(self) -> PostgrestServer:
         self._thread.start()
@@ -104,6 +128,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.app.requests.append((method, self.path))
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        self.app.log.append(_entry(method, self.path, self.headers, body))
+        gateway = None
+        if len(self.requestline.encode()) > MAX_URL:
+            gateway = 414
+        elif len(body) > MAX_BODY:
+            gateway = 413
+        elif self.app.failures:
+            gateway = self.app.failures.pop(0)
+        if gateway is not None:
+            self._html(method, body, gateway)
+            return
         try:
             role = self._role()
             parts = urlsplit(self.path)
@@ -148,6 +183,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _html(self, method: str, body: bytes, status: int) -> None:
+        from http import HTTPStatus
+
+        data = HTML_PAGE.format(f"{status} {HTTPStatus(status).phrase}").encode()
+        self.app.traffic.append((method, self.path, len(body), len(data)))
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _role(self) -> str:
         key = self.headers.get("apikey")
         bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
@@ -155,6 +201,28 @@ class _Handler(BaseHTTPRequestHandler):
             if candidate in self.app.keys:
                 return self.app.keys[candidate]
         raise _Error(401, "PGRST301", "No suitable key or wrong key type")
+
+
+def _entry(method: str, path: str, headers: Any, body: bytes) -> dict[str, Any]:
+    parts = urlsplit(path)
+    keys: list[list[str]] = []
+    if body:
+        try:
+            data = json.loads(body)
+            objects = data if isinstance(data, list) else [data]
+            keys = [sorted(o) for o in objects if isinstance(o, dict)]
+        except ValueError:
+            pass
+    return {
+        "method": method,
+        "table": parts.path.rsplit("/", 1)[-1],
+        "query": parse_qsl(parts.query),
+        "url_bytes": len(path.encode()),
+        "range": headers.get("Range"),
+        "prefer": headers.get("Prefer") or "",
+        "body_bytes": len(body),
+        "body_keys": keys,
+    }
 
 
 def _filters(
@@ -230,12 +298,15 @@ def _execute(
     try:
         with psycopg.connect(url) as conn:
             conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+            known = _table_columns(conn, table)
+            if method == "PATCH":
+                _known(json.loads(body or b"{}"), known, table)
             if method == "GET":
                 offset, limit = _window(query, headers, max_rows)
                 inner = (
                     sql.SQL("SELECT {} FROM {}").format(_columns(query), target)
                     + where
-                    + _order(query)
+                    + (_order(query) if "order" in query else sql.SQL(" ORDER BY random()"))
                     + sql.SQL(" LIMIT %s OFFSET %s")
                 )
                 (text,) = conn.execute(
@@ -253,7 +324,7 @@ def _execute(
                 span = f"{offset}-{offset + count - 1}/{total}" if count else f"*/{total}"
                 return 200, text, {"Content-Range": span}
             if method == "POST":
-                return _insert(conn, target, table, query, prefer, body, returning)
+                return _insert(conn, target, table, query, prefer, body, returning, known)
             if method == "PATCH":
                 values = json.loads(body)
                 sets = sql.SQL(", ").join(
@@ -281,6 +352,30 @@ def _execute(
         raise _Error(STATUS.get(state, 400), state, str(err).strip()) from None
 
 
+def _table_columns(conn: Any, table: str) -> list[str]:
+    """The table's columns; PGRST205 if PostgREST would not know the table."""
+    found = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+        "AND NOT attisdropped ORDER BY attnum",
+        [f"public.{table}"],
+    ).fetchall()
+    if not found:
+        raise _Error(
+            404, "PGRST205", f"Could not find the table 'public.{table}' in the schema cache"
+        )
+    return [name for (name,) in found]
+
+
+def _known(columns: Any, known: list[str], table: str) -> None:
+    for column in columns:
+        if column not in known:
+            raise _Error(
+                400,
+                "PGRST204",
+                f"Could not find the '{column}' column of '{table}' in the schema cache",
+            )
+
+
 def _insert(
     conn: Any,
     target: sql.Composable,
@@ -289,32 +384,57 @@ def _insert(
     prefer: str,
     body: bytes,
     returning: bool,
+    known: list[str],
 ) -> tuple[int, str, dict[str, str]]:
+    """PostgREST's insert: ``columns=`` names what is written (other keys are ignored),
+    otherwise every object must have the first one's keys (PGRST102). A column an object lacks
+    is NULL, or its default with ``Prefer: missing=default``."""
     rows = json.loads(body)
     rows = rows if isinstance(rows, list) else [rows]
     if not rows:
         return 201, "[]", {}
-    columns = list(dict.fromkeys(c for r in rows for c in r))
+    if "columns" in query:
+        columns = [c.strip().strip('"') for c in query["columns"].split(",")]
+    else:
+        columns = list(rows[0])
+        if any(set(r) != set(columns) for r in rows):
+            raise _Error(400, "PGRST102", "All object keys must match")
+    _known(columns, known, table)
+    defaults = "missing=default" in prefer
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    values, params = [], []
+    for row in rows:
+        items = []
+        for column in columns:
+            if column not in row and defaults:
+                items.append(sql.SQL("DEFAULT"))
+            else:
+                items.append(
+                    sql.SQL("(json_populate_record(NULL::{}, %s::json)).{}").format(
+                        target, sql.Identifier(column)
+                    )
+                )
+                params.append(json.dumps({column: row.get(column)}))
+        values.append(sql.SQL("(") + sql.SQL(", ").join(items) + sql.SQL(")"))
     statement = (
         sql.SQL("INSERT INTO {} (").format(target)
         + cols
-        + sql.SQL(") SELECT ")
-        + cols
-        + sql.SQL(" FROM json_populate_recordset(NULL::{}, %s::json)").format(target)
+        + sql.SQL(") VALUES ")
+        + sql.SQL(", ").join(values)
     )
     if "on_conflict" in query and "resolution=" in prefer:
-        key = sql.Identifier(query["on_conflict"])
+        key = sql.SQL(", ").join(sql.Identifier(c.strip()) for c in query["on_conflict"].split(","))
         if "resolution=ignore-duplicates" in prefer:
             statement += sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(key)
         else:
+            conflict = {c.strip() for c in query["on_conflict"].split(",")}
             updates = sql.SQL(", ").join(
                 sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
                 for c in columns
-                if c != query["on_conflict"]
+                if c not in conflict
             )
             statement += sql.SQL(" ON CONFLICT ({}) DO UPDATE SET ").format(key) + updates
-    return _run(conn, statement, [json.dumps(rows)], returning, 201)
+    return _run(conn, statement, params, returning, 201)
 
 
 def _run(
