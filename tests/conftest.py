@@ -67,6 +67,61 @@ def postgrest(migrated_url):
 
     with PostgrestServer(migrated_url, {ANON_KEY: "anon", SERVICE_KEY: "service_role"}) as server:
         yield server
+        problems = lint_requests(server, migrated_url)
+    assert not problems, "requests the real PostgREST would mishandle:\n" + "\n".join(problems)
+
+
+def lint_requests(server, database_url: str) -> list[str]:
+    """What the supabase client sent that only works against a lenient server (issue 12 item
+    7): a paged GET not ordered by a unique key (offset paging is then undefined), an
+    ``on_conflict`` that is no unique index of the table, body keys that ``columns`` leaves out
+    (PostgREST ignores them), a URL over 8 KB or a body over 1 MB (a gateway refuses them).
+    Unique keys are asked of PostgreSQL (``pg_index``), not listed here. Requests sent by
+    hand (no ``X-Client-Info``: tests of the server itself) are not linted."""
+    import psycopg
+
+    from .postgrest_server import MAX_BODY, MAX_URL
+
+    unique: dict[str, list[set[str]]] = {}
+
+    def keys(table: str) -> list[set[str]]:
+        if table not in unique:
+            with psycopg.connect(database_url) as conn:
+                found = conn.execute(
+                    "SELECT array_agg(a.attname::text) FROM pg_index i JOIN pg_attribute a "
+                    "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                    "WHERE i.indrelid = to_regclass(%s) AND i.indisunique GROUP BY i.indexrelid",
+                    [f"public.{table}"],
+                ).fetchall()
+            unique[table] = [set(cols) for (cols,) in found]
+        return unique[table]
+
+    problems = []
+    for entry in server.log:
+        if "supabase-py" not in entry["client"]:
+            continue
+        query = dict(entry["query"])
+        what = f"{entry['method']} {entry['table']} {entry['query']}"
+        if entry["url_bytes"] > MAX_URL:
+            problems.append(f"{what}: URL of {entry['url_bytes']} bytes")
+        if entry["body_bytes"] > MAX_BODY:
+            problems.append(f"{what}: body of {entry['body_bytes']} bytes")
+        if entry["method"] == "GET":
+            paged = "offset" in query or entry["range"]  # (a bare limit is a top-n, not a page)
+            ordered = {t.split(".")[0] for t in query.get("order", "").split(",") if t}
+            if paged and not any(k <= ordered for k in keys(entry["table"])):
+                problems.append(f"{what}: paged without an order on a unique key")
+        if entry["method"] == "POST":
+            if "on_conflict" in query:
+                target = {c.strip() for c in query["on_conflict"].split(",")}
+                if target not in keys(entry["table"]):
+                    problems.append(f"{what}: on_conflict is no unique index of the table")
+            if "columns" in query:
+                columns = {c.strip().strip('"') for c in query["columns"].split(",")}
+                dropped = {k for ks in entry["body_keys"] for k in ks} - columns
+                if dropped:
+                    problems.append(f"{what}: body keys outside columns: {sorted(dropped)}")
+    return problems
 
 
 @pytest.fixture

@@ -222,6 +222,7 @@ def _entry(method: str, path: str, headers: Any, body: bytes) -> dict[str, Any]:
         "prefer": headers.get("Prefer") or "",
         "body_bytes": len(body),
         "body_keys": keys,
+        "client": headers.get("X-Client-Info") or "",  # the supabase client says who it is
     }
 
 

@@ -154,3 +154,25 @@ def test_the_log_records_what_the_linter_needs(supabase_env) -> None:
     entry = supabase_env.log[-1]
     assert entry["method"] == "GET" and entry["table"] in ("jobs", "job_metrics")
     assert json.dumps(entry)  # plain data
+
+
+def test_the_request_linter_finds_what_a_lenient_server_forgives(supabase_env, migrated_url):
+    from postgrest.exceptions import APIError
+
+    from bilancio.storage.supabase_client import get_supabase_client
+
+    from .conftest import lint_requests
+
+    client = get_supabase_client(write=True)
+    try:
+        client.table("jobs").select("*").range(0, 9).execute()  # a page, in no order
+        client.table("jobs").select("*").order("created_at").range(0, 9).execute()  # not unique
+        with pytest.raises(APIError):  # PostgreSQL refuses it too (42P10), on an empty table
+            client.table("jobs").upsert([JOB], on_conflict="sweep_type").execute()
+        client.table("jobs").select("*").order("job_id").range(0, 9).execute()  # fine
+        problems = lint_requests(supabase_env, migrated_url)
+    finally:
+        supabase_env.log.clear()  # the fixture's own lint would fail this test otherwise
+    assert len(problems) == 3, problems
+    assert sum("paged without an order" in p for p in problems) == 2
+    assert "on_conflict is no unique index" in problems[2]
