@@ -415,3 +415,13 @@ def test_health_check_on_modal() -> None:
     with modal_app.app.run():
         report = modal_app.health_check.remote()
     assert report["can_write"]
+
+
+def test_preflight_secret_with_a_url_nobody_answers(
+    supabase_env, in_process, monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr(worker, "health", _secret(BILANCIO_SUPABASE_URL="http://127.0.0.1:9"))
+    assert in_process("-m", "kappa=0.5", *LOCAL) == 2
+    err = capsys.readouterr().err
+    assert "the workers cannot reach Supabase" in err and "Supabase unreachable after" in err
+    assert "Traceback" not in err

@@ -202,3 +202,26 @@ def test_the_serializer_round_trip_is_modals() -> None:
     error = deserialize(serialize(ValueError("raised in a container")), None)
     assert isinstance(error, ValueError) and str(error) == "raised in a container"
     assert json.loads(json.dumps(copy)) == batch
+
+
+def test_the_runbook_quotes_the_messages_the_code_gives() -> None:
+    """docs/cloud.md's tables of failure messages quote real messages (backticks aside)."""
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    source = " ".join(
+        p.read_text() for d in ("bilancio", "hydra_plugins") for p in (repo / d).rglob("*.py")
+    )
+    source = re.sub(r'"\s*\n\s*f?"', "", source).replace("`", "")  # joined string literals
+    wheres = ("this shell's", "the Modal secret supabase's")  # the values of {where}
+    runbook = (repo / "docs" / "cloud.md").read_text()
+    section = runbook[runbook.index("## When something goes wrong") :]
+    quoted = [m.group(1) for m in re.finditer(r"^\| `([^`]+)`", section, flags=re.MULTILINE)]
+    assert len(quoted) >= 15
+    for message in quoted:
+        for where in wheres:  # a message made with {where}: either value
+            message = message.replace(where, "…")
+        for alternative in message.split(" / "):
+            pattern = r".{1,60}?".join(re.escape(part) for part in alternative.split("…"))
+            assert re.search(pattern, source), f"docs/cloud.md quotes {alternative!r}"
