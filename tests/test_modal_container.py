@@ -45,18 +45,18 @@ def in_container(container_root: Path, image_python: Path):
     """Run code as the container does: the image's environment (tests/image_env.py), the
     uploaded source on the path, only the given variables in the environment."""
 
-    def run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-        return _in_container(container_root, code, env, image_python)
+    def run(code: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+        return _in_container(container_root, code, env, image_python, *args)
 
     return run
 
 
 def _in_container(
-    root: Path, code: str, env: dict[str, str], python: Path
+    root: Path, code: str, env: dict[str, str], python: Path, *args: str
 ) -> subprocess.CompletedProcess:
     environ = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), **env}
     return subprocess.run(
-        [str(python), "-c", code],
+        [str(python), "-c", code, *args],
         cwd=root,
         env=environ,
         capture_output=True,
@@ -66,9 +66,10 @@ def _in_container(
 
 
 HEALTH = """
-import json, bilancio, modal_app
+import json, sys, bilancio, modal_app
 report = modal_app.health_check.local()
-print(json.dumps({"report": report, "package_from": bilancio.__file__}))
+done = modal_app.run_simulation.local(json.loads(sys.argv[1]))
+print(json.dumps({"report": report, "package_from": bilancio.__file__, "batch": done}))
 """
 
 
@@ -81,16 +82,52 @@ def test_the_deployed_app_imports_and_its_functions_work(
     baked = code_version()  # what `modal deploy` computes here and bakes into the image
     secret = {k: os.environ[k] for k in ("BILANCIO_SUPABASE_URL", "BILANCIO_SUPABASE_SERVICE_KEY")}
     code = HEALTH if form == "file" else HEALTH.replace("modal_app", "bilancio.cloud.modal_app")
-    code = code.replace("import json, bilancio, bilancio.cloud.modal_app", "import json, bilancio")
+    code = code.replace(
+        "import json, sys, bilancio, bilancio.cloud.modal_app", "import json, sys, bilancio"
+    )
     if form == "module":
         code = "from bilancio.cloud import modal_app\n" + code
-    done = in_container(code, {**secret, "BILANCIO_DEPLOYED_CODE_VERSION": baked})
+    batch = _batch_for_supabase(f"container-{form}")
+    done = in_container(code, {**secret, "BILANCIO_DEPLOYED_CODE_VERSION": baked}, batch)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [o["outcome"]["status"] for o in result["batch"]] == ["completed", "completed"]
+    from bilancio.storage.supabase import SupabaseStore
+
+    runs = SupabaseStore().job_runs(f"container-{form}")  # written by the container itself
+    assert sorted((r["job_num"], r["regime"], r["status"]) for r in runs) == [
+        (n, g, "completed") for n in (0, 1) for g in ("active", "passive")
+    ]
     assert result["package_from"].startswith(str(container_root))  # the uploaded source
     report = result["report"]
     assert report["problem"] is None and report["can_write"] is True
     assert report["code_version"] == baked  # the deployed-mode check compares exactly this
+
+
+def _batch_for_supabase(job_id: str) -> str:
+    """Two jobs of a job recorded in the test Supabase (as the launching machine does)."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from bilancio.cloud.worker import payload
+    from bilancio.config import register_configs
+    from bilancio.storage.supabase import SupabaseStore
+    from bilancio.sweep.job import JobSpec
+
+    from .test_storage import _job
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_module(version_base="1.3", config_module="bilancio.conf"):
+        config = OmegaConf.to_container(compose(config_name="config"), resolve=True)
+    GlobalHydra.instance().clear()
+    config = {**config, "n_agents": 20, "storage": {"backend": "supabase"}}
+    SupabaseStore().create_job(_job(job_id))
+    specs = [
+        JobSpec(job_id, n, {**config, "kappa": k}, (f"kappa={k}",)) for n, k in [(0, 0.5), (1, 1.0)]
+    ]
+    return json.dumps([payload(s) for s in specs])
 
 
 def test_without_the_baked_version_the_container_cannot_know_its_code(in_container) -> None:
