@@ -274,21 +274,20 @@ def test_preflight_checks_this_shells_key_before_any_modal_app(
 def _secret(**env: str | None):
     """worker.health as run in a container whose secret holds ``env`` (None: absent)."""
 
+    def put(values: dict[str, str | None]) -> None:
+        for key, value in values.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
     def health() -> dict:
         saved = {k: os.environ.get(k) for k in env}
         try:
-            for key, value in env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            put(env)
             return _real_health()
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            put(saved)
 
     return health
 
