@@ -37,6 +37,23 @@ def test_rerun_reports_differences(tmp_path) -> None:
     assert "#1 active: n_clears 999 →" in proc.stdout
 
 
+def test_rerun_of_a_job_stored_before_a_metric_existed(tmp_path) -> None:
+    """A database written before delta_ring existed reruns as identical; a metric the
+    stored run has and the rerun does not is still reported."""
+    assert bilancio(*SWEEP, "job.id=orig", cwd=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "bilancio.db") as con:
+        con.execute("UPDATE metrics SET raw_metrics = json_remove(raw_metrics, '$.delta_ring')")
+        con.execute(
+            "UPDATE metrics SET raw_metrics = json_set(raw_metrics, '$.gone', 1) "
+            "WHERE run_id = 'orig-00002-passive'"
+        )
+    proc = bilancio("rerun", "orig", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "7/8 runs identical" in proc.stdout
+    assert "#2 passive: gone 1 → None" in proc.stdout
+    assert "delta_ring" not in proc.stdout
+
+
 def test_rerun_failed_only_completes_the_same_job(in_process, monkeypatch, tmp_path) -> None:
     real = job_module._run_pair
 

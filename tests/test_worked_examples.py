@@ -28,6 +28,7 @@ def test_example_a_expel_agent() -> None:
     assert ledger.cash == [30.0, 0.0, 90.0]
     assert r.n_defaults == 1
     assert (r.total_face, r.unpaid_face, r.n_clears) == (160, 50, 2)
+    assert r.delta_ring == r.delta_total  # no market makers: the ring is every payable
 
 
 def test_example_a_fail_fast() -> None:
@@ -113,10 +114,38 @@ def test_example_c_expel_agent() -> None:
     assert defaults_by_day == {3: {"H5"}, 7: {"H1"}}
     assert (r.unpaid_face, r.total_face) == (73, 131)
     assert r.delta_total == pytest.approx(73 / 131, abs=1e-12)
+    # H1 pays its ring debt (34) on day 7, then defaults on its market-maker legs
+    assert r.delta_ring == pytest.approx(45 / 97, abs=1e-12)
 
 
 def test_example_c_fail_fast() -> None:
     r = simulate(ModelParams(**EXAMPLE_C, default_handling="fail-fast"))
     assert r.delta_total == 1.0
+    assert r.delta_ring == 1.0
     assert r.stop_reason == "default"
     assert r.days_run == 3
+
+
+@pytest.mark.parametrize("seed", [1, 7, 42])
+@pytest.mark.parametrize("regime", ["passive", "active"])
+def test_delta_ring_counts_the_first_n_rows_only(seed: int, regime: str) -> None:
+    """MODEL.md §4: the ring payables are the first n rows of §2.7, whoever holds them."""
+    from bilancio.model import simulate_scenario
+
+    params = ModelParams(n_agents=12, kappa=0.5, mu=1, seed=seed, default_handling="expel-agent")
+    seen = []
+    result = simulate_scenario(
+        generate(params), params, regime, on_day_end=lambda day, ledger: seen.append(ledger)
+    )
+    ledger = seen[-1]  # the run's books, as they ended
+    n = params.n_agents
+    face = sum(ledger.amount[:n])
+    unpaid = sum(
+        a
+        for a, s, d in zip(
+            ledger.amount[:n], ledger.settled_on[:n], ledger.original_due[:n], strict=True
+        )
+        if s != d
+    )
+    assert result.delta_ring == pytest.approx(unpaid / face, abs=1e-12)
+    assert face < result.total_face  # the market makers' legs are left out

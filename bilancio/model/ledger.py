@@ -32,6 +32,7 @@ class Ledger:
         self.defaulted: list[bool] = [False] * len(self.names)
         self.n_defaulted = 0
         pays = scenario.payables
+        self.n_traders = scenario.n_traders  # the leading agents that are ring traders
         self.n_original = n = len(pays)
         self.debtor: list[int] = [index[p.debtor] for p in pays]
         self.creditor: list[int] = [index[p.creditor] for p in pays]  # original creditor

@@ -55,6 +55,21 @@ def peak_liquidity(payments: list[tuple[int, int, float]]) -> tuple[float, float
     return peak, gross
 
 
+def ring_delta(ledger: Ledger) -> float | None:
+    """``delta_ring`` (MODEL.md §4): unpaid face ÷ face of the original ring payables only,
+    those whose debtor and original creditor are both traders (the market makers' legs left
+    out); None when that face is 0. A scenario without traders (a hand-written ring) counts
+    every agent as a trader."""
+    traders = ledger.n_traders or len(ledger.names)
+    total = unpaid = 0
+    for pid in range(ledger.n_original):
+        if ledger.debtor[pid] < traders and ledger.creditor[pid] < traders:
+            total += ledger.amount[pid]
+            if ledger.settled_on[pid] != ledger.original_due[pid]:
+                unpaid += ledger.amount[pid]
+    return unpaid / total if total > 0 else None
+
+
 def face_totals(ledger: Ledger) -> tuple[float, float, int]:
     """(total original face, unpaid original face, payables cleared in full on their due day)."""
     total = unpaid = 0

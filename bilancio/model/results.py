@@ -24,6 +24,8 @@ class RunResult:
     stop_reason: str
     total_face: float
     unpaid_face: float
+    # unpaid share of the ring's own payables (δ also counts the market makers' legs)
+    delta_ring: float | None = None
     # §5.7 trade metrics: None for passive runs.
     n_trades: int | None = None
     n_sells: int | None = None

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from .engine import DayHook, Outcome, Rules, run
 from .ledger import Ledger
 from .market import Market, TradeHook, TradeStats
-from .metrics import day_one_stats, face_totals
+from .metrics import day_one_stats, face_totals, ring_delta
 from .params import DEFAULT_HANDLINGS, STOP_RULES, ModelParams, check_choice, check_regime
 from .results import PairResult, RunResult
 from .scenario import Scenario, generate
@@ -145,5 +145,6 @@ def measure(
         stop_reason=outcome.stop_reason,
         total_face=total,
         unpaid_face=unpaid,
+        delta_ring=ring_delta(ledger),
         **(asdict(trades) if trades is not None else {}),
     )

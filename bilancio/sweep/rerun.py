@@ -136,7 +136,9 @@ def compare(store: Any, original: str, rerun: str) -> list[str]:
         if old["status"] != new["status"]:
             differences.append(f"#{key[0]} {key[1]}: status {old['status']} → {new['status']}")
         a, b = old.get("raw_metrics") or {}, new.get("raw_metrics") or {}
-        for metric in sorted(set(a) | set(b)):
+        # a metric this version adds (delta_ring, say) is not a difference from a job stored
+        # before it existed; a metric the stored run has and the rerun lost is one
+        for metric in sorted(a):
             if a.get(metric) != b.get(metric):
                 differences.append(
                     f"#{key[0]} {key[1]}: {metric} {a.get(metric)!r} → {b.get(metric)!r}"
