@@ -62,6 +62,21 @@ def _wait_for(db: Path, proc: subprocess.Popen, runs: int) -> None:
         time.sleep(0.05)
 
 
+def _wait_for_owner(db: Path, proc: subprocess.Popen) -> None:
+    """Until ``proc`` holds the job's lease (its owner is host/pid/...)."""
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None, "the sweep ended too early"
+        assert time.monotonic() < deadline, "it never took the lease"
+        try:
+            owners = [r["lease_owner"] or "" for r in rows(db, "SELECT lease_owner FROM jobs")]
+            if any(o.split("/")[1:2] == [str(proc.pid)] for o in owners):
+                return
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+
+
 def _every_pair_once(db: Path, job_id: str, pairs: int = 225) -> None:
     job = rows(db, "SELECT * FROM jobs WHERE job_id = ?", job_id)[0]
     assert (job["status"], job["completed_runs"], job["failed_runs"]) == ("completed", 2 * pairs, 0)
@@ -157,7 +172,7 @@ def test_a_process_that_lost_its_lease_stops(tmp_path: Path) -> None:
     try:
         time.sleep(4)  # its lease ends
         second = _start(tmp_path, "taken", fast)
-        time.sleep(2)
+        _wait_for_owner(db, second)  # however long its start-up takes on a loaded machine
     finally:
         first.send_signal(signal.SIGCONT)
     out, err = first.communicate(timeout=180)

@@ -6,8 +6,21 @@ import pytest
 from hydra.core.plugins import Plugins
 from hydra.plugins.launcher import Launcher
 from hydra.test_utils.launcher_common_tests import IntegrationTestSuite, LauncherTestSuite
+from hydra.version import _UNSPECIFIED_, VersionBase
 
 from hydra_plugins.bilancio_pool_launcher.pool_launcher import PoolLauncher
+
+
+@pytest.fixture(autouse=True)
+def _version_base_unset():
+    """Hydra's suites assume a fresh process, where no app has set a version_base yet (so
+    hydra.job.chdir defaults to True and each job writes its log in its own folder). A test
+    that ran bilancio's app in this worker before has set it to 1.3: unset it for these."""
+    versions = VersionBase.instance()
+    saved = versions.getbase()
+    versions.version_base = _UNSPECIFIED_
+    yield
+    versions.version_base = saved
 
 
 def test_discovery() -> None:
