@@ -359,7 +359,7 @@ def test_health_names_every_migration_not_applied(supabase_env, migrated_url) ->
     assert report["migrations_missing"] == ["005_reused_runs.sql"]
 
 
-def test_compute_aggregate_metrics_and_health_check(supabase_env, tmp_path) -> None:
+def test_compute_aggregate_metrics_and_health_check(supabase_env, migrated_url, tmp_path) -> None:
     proc = subprocess.run(
         [str(SCRIPT), "-m", "kappa=0.5,1", "n_agents=20", "job.id=agg", "storage=supabase"],
         cwd=tmp_path,
@@ -371,9 +371,20 @@ def test_compute_aggregate_metrics_and_health_check(supabase_env, tmp_path) -> N
     assert proc.returncode == 0, proc.stderr
     store = open_store({"backend": "supabase"})
     expected = store.get_job("agg")["job_metrics"]
+    local_cells = store.job_cells("agg")  # written by the local callback
+    import psycopg
+
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM cell_metrics WHERE job_id = 'agg'")
+    assert store.job_cells("agg") == []
     row = modal_app.compute_aggregate_metrics.local("agg")
     assert row["n_pairs"] == 2
     assert row["mean_trading_effect"] == pytest.approx(expected["mean_trading_effect"])
+    cells = store.job_cells("agg")  # written again, by the function, next to job_metrics
+    assert len(cells) == len(local_cells) == 2
+    for mine, theirs in zip(cells, local_cells, strict=True):
+        assert mine["cell_id"] == theirs["cell_id"] and mine["n"] == 1
+        assert mine["mean_effect"] == theirs["mean_effect"]
     report = modal_app.health_check.local()
     assert report["can_write"] is True and report["migrations_applied"] is True
     assert report["secret_keys_present"] == [

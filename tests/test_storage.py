@@ -189,6 +189,40 @@ def test_job_metrics_upsert(store) -> None:
     assert store.list_jobs()[0]["mean_trading_effect"] == 0.125
 
 
+def test_cell_metrics_written_read_and_upserted(store) -> None:
+    """write_summaries reads the job's runs once and writes job_metrics and one cell_metrics
+    row per cell; every store gives the rows back as the analysis made them."""
+    from bilancio.analysis.summary import write_summaries
+
+    store.create_job(_job())
+    for num, seed, dp, da in ((0, 1, 0.5, 0.25), (1, 2, 0.5, 0.5), (2, 3, 0.75, 0.5)):
+        config = {"kappa": 1.0 if num < 2 else 0.5, "seed": seed}
+        runs = [_run("job-1", num, r, config=config, seed=seed) for r in ("passive", "active")]
+        store.save_runs(
+            runs,
+            [_metrics("job-1", num, "passive", dp), _metrics("job-1", num, "active", da)],
+        )
+    assert store.job_cells("job-1") == []
+    written = write_summaries(store, "job-1")
+    assert written["row"]["n_pairs"] == 3
+    again = write_summaries(store, "job-1")  # an upsert: still one row per cell
+    cells = store.job_cells("job-1")
+    assert [c["cell_id"] for c in cells] == [c["cell_id"] for c in again["cells"]]
+    assert len(cells) == 2
+    low, high = cells  # written in the order of their parameters
+    assert (low["params"]["kappa"], high["params"]["kappa"]) == (0.5, 1.0)
+    assert float(high["kappa"]) == 1.0 and high["seeds"] == [1, 2]
+    assert high["n"] == 2 and high["mean_effect"] == 0.125
+    assert high["ci95_low"] < 0.125 < high["ci95_high"]
+    assert high["p_wilcoxon"] == 1.0 and high["p_ttest"] is not None
+    assert low["n"] == 1 and low["sd_effect"] is None and low["mean_effect"] == 0.25
+    for column, value in again["cells"][1].items():
+        if isinstance(value, float):
+            assert high[column] == value, column  # every digit survives the store
+    assert store.job_cells("no-such-job") == []
+    assert store.get_job("job-1")["job_metrics"]["n_pairs"] == 3
+
+
 def test_list_jobs_newest_first_and_unknown_job(store) -> None:
     store.create_job(_job("a", created_at="2026-01-01T00:00:00.000Z"))
     store.create_job(_job("b", created_at="2026-02-01T00:00:00.000Z"))

@@ -57,14 +57,13 @@ def run_batch(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def aggregate_job(job_id: str) -> dict[str, Any]:
-    """Read the job's pairs (paging), write its job_metrics row, return it."""
+    """Read the job's runs (paging), write its job_metrics row and its cell_metrics rows (as the
+    local callback does); return the job_metrics row."""
+    from bilancio.analysis.summary import write_summaries
     from bilancio.storage.supabase import SupabaseStore
-    from bilancio.sweep.aggregate import aggregate, pairs_from_runs
 
     store = SupabaseStore(write=True)
-    row = aggregate(pairs_from_runs(store.job_deltas(job_id)))
-    store.save_job_metrics(job_id, row)
-    return row
+    return write_summaries(store, job_id)["row"]
 
 
 def health() -> dict[str, Any]:

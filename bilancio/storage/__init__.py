@@ -60,6 +60,15 @@ class Store(Protocol):
 
     def save_job_metrics(self, job_id: str, row: dict[str, Any]) -> None: ...
 
+    def save_cell_metrics(self, job_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Upsert the job's ``cell_metrics`` rows (bilancio.analysis.cells), keyed by cell_id."""
+        ...
+
+    def job_cells(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's stored ``cell_metrics`` rows in the order they were written ([] when none
+        are stored, or the database predates the table)."""
+        ...
+
     def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]: ...
 
     def get_job(self, job_id: str) -> dict[str, Any]:

@@ -419,6 +419,10 @@ class PostgresStore:
         encoded = _encode({"job_id": job_id, **row})
         self._call(lambda conn: _upsert(conn, "job_metrics", [encoded], "job_id"))
 
+    def save_cell_metrics(self, job_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        encoded = [_encode(dict(r)) for r in rows]
+        self._call(lambda conn: _upsert(conn, "cell_metrics", encoded, "cell_id"))
+
     # -- reads -------------------------------------------------------------------------------
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -505,6 +509,11 @@ class PostgresStore:
         counts = {r["status"]: r["n"] for r in rows}
         return {"completed": counts.get("completed", 0), "failed": counts.get("failed", 0)}
 
+    def job_cells(self, job_id: str) -> list[dict[str, Any]]:
+        if not self._query("SELECT to_regclass('cell_metrics') IS NOT NULL AS ok")[0]["ok"]:
+            return []  # a database from before migration 008: readers compute the cells
+        return self._query("SELECT * FROM cell_metrics WHERE job_id = %s ORDER BY id", (job_id,))
+
     def job_deltas(self, job_id: str) -> list[dict[str, Any]]:
         return self._query(
             "SELECT r.job_num, r.regime, r.status, m.delta_total FROM runs r "
@@ -513,7 +522,7 @@ class PostgresStore:
         )
 
     def table(self, name: str) -> list[dict[str, Any]]:
-        if name not in ("jobs", "runs", "metrics", "job_events", "job_metrics"):
+        if name not in ("jobs", "runs", "metrics", "job_events", "job_metrics", "cell_metrics"):
             raise ValueError(f"unknown table {name!r}")
         return self._query(f"SELECT * FROM {name}")
 

@@ -35,6 +35,7 @@ JSON_COLUMNS = {
     "metrics": ("raw_metrics",),
     "job_events": ("details",),
     "job_metrics": ("raw_summary",),
+    "cell_metrics": ("params", "seeds"),
 }
 BUSY_TIMEOUT_S = sdb.BUSY_TIMEOUT_S
 URGENT_S = 5.0  # a stopping sweep's last writes wait no longer than this
@@ -183,6 +184,12 @@ class SQLiteStore:
             _upsert(db, "job_metrics", encoded, key="job_id")
 
     @_guarded
+    def save_cell_metrics(self, job_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        with self._write() as db:
+            for row in rows:
+                _upsert(db, "cell_metrics", _encode("cell_metrics", dict(row)), key="cell_id")
+
+    @_guarded
     def set_reused(self, job_id: str, count: int) -> None:
         with self._write() as db:
             db.execute("UPDATE jobs SET reused_runs = ? WHERE job_id = ?", (count, job_id))
@@ -267,6 +274,17 @@ class SQLiteStore:
                 row["raw_metrics"] = json.loads(row["raw_metrics"])
             out.append(row)
         return out
+
+    @_guarded
+    def job_cells(self, job_id: str) -> list[dict[str, Any]]:
+        if not self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cell_metrics'"
+        ).fetchone():
+            return []  # a file from before cell_metrics, opened read-only
+        rows = self._db.execute(
+            "SELECT * FROM cell_metrics WHERE job_id = ? ORDER BY id", (job_id,)
+        )
+        return [_decode("cell_metrics", dict(r)) for r in rows]
 
     @_guarded
     def run_counts(self, job_id: str) -> dict[str, int]:

@@ -210,9 +210,16 @@ def _set_aside_duplicate_metrics(db: sqlite3.Connection) -> None:
     db.execute(f"DELETE FROM metrics WHERE id IN ({older})")
 
 
+# tables a file written before them can be read without: their readers fall back (cells are
+# computed from the runs), and the file gains them the next time a sweep writes into it
+DERIVED_TABLES = ("cell_metrics",)
+
+
 def check_readable(db: sqlite3.Connection, path: Path) -> None:
     """Refuse a file this bilancio cannot read as it is (never changing it)."""
-    missing = missing_columns(db)
+    missing = {
+        t: c for t, c in missing_columns(db).items() if not (t in DERIVED_TABLES and c == ["*"])
+    }
     if missing.get("jobs") == ["*"]:
         raise StoreError(f"{path} is not a bilancio database (it has no jobs table)")
     if missing:

@@ -105,3 +105,49 @@ CREATE TABLE IF NOT EXISTS job_metrics (
     UNIQUE(job_id)
 );
 CREATE INDEX IF NOT EXISTS idx_job_metrics_job_id ON job_metrics(job_id);
+
+-- One row per job and cell (MODEL.md §6 "Cell statistics"): a cell is every model parameter
+-- but seed; cell_key is the same for the same parameters in any job.
+CREATE TABLE IF NOT EXISTS cell_metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    cell_id TEXT NOT NULL,
+    job_id TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+    cell_key TEXT NOT NULL,
+    params TEXT,
+    kappa NUMERIC,
+    concentration NUMERIC,
+    mu NUMERIC,
+    outside_mid_ratio NUMERIC,
+    seeds TEXT,
+    n_pairs INTEGER,
+    n INTEGER,
+    mean_effect REAL,
+    sd_effect REAL,
+    se_effect REAL,
+    ci95_low REAL,
+    ci95_high REAL,
+    p_ttest REAL,
+    p_wilcoxon REAL,
+    positive_effects INTEGER,
+    negative_effects INTEGER,
+    neutral_effects INTEGER,
+    mean_delta_passive REAL,
+    mean_delta_active REAL,
+    mean_delta_ring_passive REAL,
+    mean_delta_ring_active REAL,
+    mean_n_trades REAL,
+    mean_n_sells REAL,
+    mean_n_buys REAL,
+    mean_n_interior REAL,
+    mean_n_passthrough REAL,
+    mean_n_rejected_sells REAL,
+    mean_n_rejected_buys REAL,
+    mean_n_unfilled_sells REAL,
+    mean_trade_volume_face REAL,
+    mean_trade_volume_cash REAL,
+    mean_dealer_pnl REAL,
+    mean_vbt_pnl REAL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_cell_metrics_cell_id ON cell_metrics(cell_id);
+CREATE INDEX IF NOT EXISTS idx_cell_metrics_job_id ON cell_metrics(job_id);

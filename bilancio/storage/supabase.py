@@ -27,6 +27,7 @@ UNIQUE = {  # a unique key of each table, the last key of every paged read's ord
     "metrics": "run_id",
     "job_events": "id",
     "job_metrics": "job_id",
+    "cell_metrics": "cell_id",
     "bilancio_migrations": "name",
 }
 RETRIES = 6  # backoff 0.1 s doubling: about 6 s in all
@@ -364,6 +365,9 @@ class SupabaseStore:
     def save_job_metrics(self, job_id: str, row: dict[str, Any]) -> None:
         self._upsert("job_metrics", [_encode({"job_id": job_id, **row})], "job_id")
 
+    def save_cell_metrics(self, job_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        self._upsert("cell_metrics", [_encode(dict(r)) for r in rows], "cell_id")
+
     # -- reads -------------------------------------------------------------------------------
 
     def completed_runs(self, job_id: str) -> dict[str, str]:
@@ -432,6 +436,15 @@ class SupabaseStore:
             "job_events", "event_type,timestamp,details", {"job_id": job_id}, order=[("id", False)]
         )
         return job
+
+    def job_cells(self, job_id: str) -> list[dict[str, Any]]:
+        try:
+            rows = self._select("cell_metrics", filters={"job_id": job_id}, order=[("id", False)])
+        except StoreError as err:
+            if "PGRST205" in str(err) or "42P01" in str(err):
+                return []  # a project from before migration 008: readers compute the cells
+            raise
+        return [_decode(r) for r in rows]
 
     def job_runs(self, job_id: str, first_pairs: int | None = None) -> list[dict[str, Any]]:
         runs = self._select(
@@ -519,6 +532,31 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+# every real-valued statistic of a cell (NUMERIC and DOUBLE PRECISION come back as JSON
+# numbers, 1 as 1: read back as floats, as the other stores give them)
+CELL_FLOAT_COLUMNS = (
+    "mean_effect",
+    "sd_effect",
+    "se_effect",
+    "ci95_low",
+    "ci95_high",
+    "p_ttest",
+    "p_wilcoxon",
+    "mean_delta_ring_passive",
+    "mean_delta_ring_active",
+    "mean_n_trades",
+    "mean_n_sells",
+    "mean_n_buys",
+    "mean_n_interior",
+    "mean_n_passthrough",
+    "mean_n_rejected_sells",
+    "mean_n_rejected_buys",
+    "mean_n_unfilled_sells",
+    "mean_trade_volume_face",
+    "mean_trade_volume_cash",
+    "mean_dealer_pnl",
+    "mean_vbt_pnl",
+)
 FLOAT_COLUMNS = {
     "kappa",
     "concentration",
@@ -536,4 +574,5 @@ FLOAT_COLUMNS = {
     "mean_delta_active",
     "mean_phi_passive",
     "mean_phi_active",
+    *CELL_FLOAT_COLUMNS,
 }

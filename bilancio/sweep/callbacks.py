@@ -16,7 +16,6 @@ from omegaconf import DictConfig, OmegaConf
 from bilancio.interrupts import deferred
 from bilancio.storage import open_store
 from bilancio.sweep import foreign
-from bilancio.sweep.aggregate import aggregate, pairs_from_runs
 from bilancio.sweep.orchestrate import LAST_SWEEP, SweepSummary
 
 REPORT_PAIRS = 20  # pairs listed at the end of a sweep (all of them: bilancio jobs show)
@@ -24,11 +23,13 @@ TARGET = "bilancio.sweep.callbacks.JobMetricsCallback"
 
 
 def write_job_metrics(summary: SweepSummary) -> dict[str, Any]:
-    """Aggregate every completed pair of the job (this run's and earlier ones') and save it."""
+    """Aggregate every completed pair of the job (this run's and earlier ones') into its
+    job_metrics and cell_metrics rows and save them."""
+    from bilancio.analysis.summary import write_summaries
+
     store = open_store(summary.storage)
     try:
-        row = aggregate(pairs_from_runs(store.job_deltas(summary.job_id)))
-        row["raw_summary"] = {
+        raw = {
             "pairs_in_job": summary.total,
             "failed_jobs": [
                 {"job_num": n, "overrides": list(o), "error": e} for n, o, e in summary.failures
@@ -36,8 +37,7 @@ def write_job_metrics(summary: SweepSummary) -> dict[str, Any]:
             "skipped_already_done": summary.skipped,
             "interrupted": summary.interrupted,
         }
-        store.save_job_metrics(summary.job_id, row)
-        return {"row": row, "runs": store.job_runs(summary.job_id, first_pairs=REPORT_PAIRS)}
+        return write_summaries(store, summary.job_id, raw)
     finally:
         store.close()
 

@@ -17,23 +17,23 @@ from bilancio.redaction import redact, scrub
 from bilancio.rows import MetricsRecord, RunRecord, now_iso, run_id
 
 
-def _normalise(value: Any) -> Any:
+def normalise(value: Any) -> Any:
     """Canonical values: floats to 12 significant digits, so that 0.1 + 0.2 and 0.3 agree."""
     if isinstance(value, float):
         if value.is_integer() and math.isfinite(value):
             return int(value)
         return format(value, ".12g")
     if isinstance(value, dict):
-        return {k: _normalise(v) for k, v in sorted(value.items())}
+        return {k: normalise(v) for k, v in sorted(value.items())}
     if isinstance(value, list | tuple):
-        return [_normalise(v) for v in value]
+        return [normalise(v) for v in value]
     return value
 
 
 def config_hash(params: ModelParams) -> str:
     """SHA-256 of the canonical JSON of the model parameters plus the model version."""
     canonical = json.dumps(
-        {"model_version": MODEL_VERSION, "params": _normalise(params.to_dict())},
+        {"model_version": MODEL_VERSION, "params": normalise(params.to_dict())},
         sort_keys=True,
         separators=(",", ":"),
     )

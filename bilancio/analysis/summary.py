@@ -1,0 +1,40 @@
+"""A job's summaries, written after a sweep: ``job_metrics`` (the deployment plan's aggregate)
+and ``cell_metrics`` (one row per cell). The Hydra callback and Modal's
+``compute_aggregate_metrics`` both call :func:`write_summaries`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bilancio.analysis.cells import cell_rows
+from bilancio.sweep.aggregate import aggregate, pairs_from_runs
+
+
+def summaries(job_id: str, runs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict]]:
+    """(the job_metrics row, the cell_metrics rows) of a job's ``job_runs`` rows."""
+    return aggregate(pairs_from_runs(runs)), cell_rows(job_id, runs)
+
+
+def write_summaries(
+    store: Any, job_id: str, raw_summary: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Read every run of the job once, write job_metrics, then cell_metrics; return
+    ``{"row", "cells", "runs"}``."""
+    runs = store.job_runs(job_id)
+    row, cells = summaries(job_id, runs)
+    if raw_summary is not None:
+        row["raw_summary"] = raw_summary
+    store.save_job_metrics(job_id, row)
+    store.save_cell_metrics(job_id, cells)
+    return {"row": row, "cells": cells, "runs": runs}
+
+
+def job_cells(store: Any, job_id: str, job: dict[str, Any] | None = None) -> tuple[list, bool]:
+    """The job's cells and whether they are the stored ones: a finished job's stored rows; for
+    a job still running, or one written before cell_metrics existed, computed from its runs."""
+    status = (job or {}).get("status")
+    if status != "running":
+        stored = store.job_cells(job_id)
+        if stored:
+            return stored, True
+    return cell_rows(job_id, store.job_runs(job_id)), False
