@@ -153,11 +153,14 @@ def format_aggregate(row: dict) -> str:
     )
 
 
-def format_sweep(summary, row: dict, runs: list[dict], limit: int = 20) -> str:
-    """The end-of-sweep report: pairs, aggregate, failures, and where to find everything."""
-    lines = [format_pairs(pair_rows(runs)), format_aggregate(row)]
-    if summary.total > limit:
-        lines.insert(1, f"  … {summary.total - limit} more pairs ({show_command(summary)})")
+def format_sweep(summary, row: dict, cells: list[dict], limit: int = 40) -> str:
+    """The end-of-sweep report: the cell table, the aggregate, failures, and where to find
+    everything (the pairs: ``bilancio jobs show JOB --pairs``)."""
+    from bilancio.analysis.tables import format_cells
+
+    lines = [format_cells(cells, limit=limit), format_aggregate(row)]
+    if len(cells) > limit:
+        lines.insert(1, f"  (every cell: {show_command(summary)})")
     if summary.failures:
         lines.append(f"FAILED: {len(summary.failures)} job(s):")
         for num, overrides, error in summary.failures[:20]:
@@ -167,7 +170,7 @@ def format_sweep(summary, row: dict, runs: list[dict], limit: int = 20) -> str:
     backend = summary.storage.get("backend")
     where = summary.storage.get("path") if backend == "sqlite" else f"{backend} database"
     lines.append(
-        f"job {summary.job_id} → {where}  (details: {show_command(summary)};"
+        f"job {summary.job_id} → {where}  (pairs: {show_command(summary)} --pairs;"
         f" Hydra outputs: {summary.sweep_dir})"
     )
     return "\n".join(lines)
@@ -188,6 +191,19 @@ def show_command(summary) -> str:
     return shlex.join(args)
 
 
+MECHANISM_COLUMNS = (
+    "n_sells",
+    "n_buys",
+    "n_interior",
+    "n_passthrough",
+    "n_rejected_sells",
+    "n_rejected_buys",
+    "n_unfilled_sells",
+    "trade_volume_face",
+    "trade_volume_cash",
+    "dealer_pnl",
+    "vbt_pnl",
+)
 EXPORT_COLUMNS = (
     "kappa",
     "concentration",
@@ -207,6 +223,11 @@ EXPORT_COLUMNS = (
     "active_run_id",
     "active_status",
     "total_trades",
+    # the trade mechanism (MODEL.md §5.7, of the active run) and delta_ring (§4), after
+    # bilancio 0.1's columns
+    *MECHANISM_COLUMNS,
+    "delta_ring_passive",
+    "delta_ring_active",
 )
 
 
@@ -222,6 +243,7 @@ def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         any_run = p or a
         config = any_run.get("config") or {}
         raw = a.get("raw_metrics") or p.get("raw_metrics") or {}
+        active_raw = a.get("raw_metrics") or {}
         out.append(
             {
                 "kappa": any_run.get("kappa"),
@@ -242,6 +264,9 @@ def export_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "active_run_id": a.get("run_id"),
                 "active_status": a.get("status"),
                 "total_trades": a.get("total_trades"),
+                **{c: active_raw.get(c) for c in MECHANISM_COLUMNS},
+                "delta_ring_passive": (p.get("raw_metrics") or {}).get("delta_ring"),
+                "delta_ring_active": active_raw.get("delta_ring"),
             }
         )
     return out

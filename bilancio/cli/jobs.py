@@ -14,17 +14,32 @@ from bilancio.report import EXPORT_COLUMNS, export_rows, format_aggregate, forma
 from bilancio.storage import StoreError
 from bilancio.sweep import lease
 
+FORMATS = ("csv", "markdown", "latex")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bilancio jobs", description="Inspect stored sweeps.")
     sub = parser.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("ls", help="list jobs, newest first")
     ls.add_argument("--limit", type=int, default=None, help="show at most N jobs")
-    show = sub.add_parser("show", help="one job: config, status, job_metrics, pairs")
+    show = sub.add_parser(
+        "show", help="one job: its cells (effect, CI, p-values), status, job_metrics"
+    )
     show.add_argument("job_id")
-    export = sub.add_parser("export", help="one CSV row per pair (bilancio 0.1's columns)")
+    show.add_argument("--pairs", action="store_true", help="also list every pair")
+    export = sub.add_parser(
+        "export",
+        help="one row per pair (bilancio 0.1's columns, then the trade mechanism), or per cell",
+    )
     export.add_argument("job_id")
-    export.add_argument("-o", "--output", required=True, help="CSV file to write ('-': stdout)")
+    export.add_argument("-o", "--output", required=True, help="file to write ('-': stdout)")
+    export.add_argument("--cells", action="store_true", help="one row per cell with its statistics")
+    export.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="csv",
+        help="csv (every digit), or a table to paste: markdown, latex (rounded)",
+    )
     for p in (ls, show, export):
         add_source_options(p)
         if p is not export:
@@ -104,10 +119,19 @@ def _ls(store: Any, args: argparse.Namespace) -> int:
 
 
 def _show(store: Any, args: argparse.Namespace) -> int:
+    from bilancio.analysis.summary import job_cells
+    from bilancio.analysis.tables import format_cells, json_ready
+
     job = _live_counts(store, store.get_job(args.job_id))
-    runs = store.job_runs(args.job_id)
+    cells, stored = job_cells(store, args.job_id, job)
+    want_runs = args.pairs or args.json or (job.get("failed_runs") or 0) > 0
+    runs = store.job_runs(args.job_id) if want_runs else []
     if args.json:
-        print(json.dumps({"job": job, "runs": runs}, indent=1, default=str))
+        print(
+            json.dumps(
+                {"job": job, "cells": json_ready(cells), "runs": runs}, indent=1, default=str
+            )
+        )
         return 0
     print(
         f"job {job['job_id']}: {shown_status(job)}  created {job['created_at']}  "
@@ -124,13 +148,15 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     if job.get("error"):
         print(f"error: {job['error']}")
     print(f"overrides: {' '.join(job['overrides'] or []) or '(none)'}")
-    print(
-        f"swept: κ {job['kappas']}  c {job['concentrations']}  μ {job['mus']}  "
-        f"ρ {job['outside_mid_ratios']}  seeds {job['seeds']}"
-    )
+    print(format_cells(cells))
+    if cells and not stored:
+        print("  (computed from the runs now: no cell_metrics stored for this job yet)")
     print(format_aggregate(job["job_metrics"] or {}))
     rows = pair_rows(runs)
-    print(format_pairs(rows))
+    if args.pairs:
+        print(format_pairs(rows))
+    else:
+        print(f"pairs: add --pairs (or bilancio jobs export {job['job_id']} -o pairs.csv)")
     failed = [r for r in rows if r["status"] == "failed"]
     for r in failed:
         print(f"failed #{r['job_num']}: {r['error']}")
@@ -140,8 +166,38 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-INTEGER_COLUMNS = {"seed", "total_trades"}
-TEXT_COLUMNS = {"passive_run_id", "passive_status", "active_run_id", "active_status"}
+INTEGER_COLUMNS = {
+    "seed",
+    "total_trades",
+    "n",
+    "n_pairs",
+    "positive_effects",
+    "negative_effects",
+    "neutral_effects",
+    "n_agents",
+    "maturity_days",
+    "max_days",
+    "quiet_days",
+    "market.horizon",
+    "market.risk.lookback",
+    "n_sells",
+    "n_buys",
+    "n_interior",
+    "n_passthrough",
+    "n_rejected_sells",
+    "n_rejected_buys",
+    "n_unfilled_sells",
+}
+TEXT_COLUMNS = {
+    "passive_run_id",
+    "passive_status",
+    "active_run_id",
+    "active_status",
+    "cell_key",
+    "cell_id",
+    "job_id",
+    "seeds",
+}
 
 
 def _plain(value: Any, column: str) -> str:
@@ -152,6 +208,8 @@ def _plain(value: Any, column: str) -> str:
 
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return str(value).lower()
     if column in TEXT_COLUMNS or isinstance(value, str):
         return str(value)
     if column in INTEGER_COLUMNS:
@@ -163,16 +221,69 @@ def _export(store: Any, args: argparse.Namespace) -> int:
     import csv
     import io
 
-    store.get_job(args.job_id)  # JobNotFound for an unknown id
-    rows = export_rows(store.job_runs(args.job_id))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    for row in rows:
-        writer.writerow([_plain(row[c], c) for c in EXPORT_COLUMNS])
+    job = store.get_job(args.job_id)  # JobNotFound for an unknown id
+    if args.cells:
+        from bilancio.analysis.summary import job_cells
+        from bilancio.analysis.tables import cells_frame, paste_table
+
+        cells, _ = job_cells(store, args.job_id, job)
+        if args.format != "csv":
+            text, what = paste_table(cells, args.format), f"{len(cells)} cells"
+        else:
+            frame = cells_frame(cells)
+            columns = list(frame.columns)
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerow(columns)
+            for record in frame.to_dict("records"):
+                writer.writerow([_plain(_jsonable(record[c]), c) for c in columns])
+            text, what = buffer.getvalue(), f"{len(cells)} cells"
+    else:
+        rows = export_rows(store.job_runs(args.job_id))
+        what = f"{len(rows)} pairs"
+        if args.format != "csv":
+            text = _paste_pairs(rows, args.format)
+        else:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerow(EXPORT_COLUMNS)
+            for row in rows:
+                writer.writerow([_plain(row[c], c) for c in EXPORT_COLUMNS])
+            text = buffer.getvalue()
     if args.output == "-":
-        sys.stdout.write(buffer.getvalue())
+        sys.stdout.write(text)
         return 0
-    write_atomically(args.output, buffer.getvalue(), newline="")
-    print(f"{len(rows)} pairs → {args.output}", file=sys.stderr)
+    write_atomically(args.output, text, newline="")
+    print(f"{what} → {args.output}", file=sys.stderr)
     return 0
+
+
+def _jsonable(value: Any) -> Any:
+    """Lists and dicts of a cell (its seeds) as JSON text; NaN (pandas' missing) as None."""
+    import math
+
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _paste_pairs(rows: list[dict[str, Any]], fmt: str) -> str:
+    import pandas as pd
+
+    def shown(value: Any, column: str) -> str:
+        if value is None:
+            return "–" if fmt == "markdown" else "--"
+        if column in TEXT_COLUMNS or isinstance(value, str):
+            return str(value) if fmt == "markdown" else str(value).replace("_", r"\_")
+        if column in INTEGER_COLUMNS or column.startswith("n_"):
+            return str(int(value))
+        return f"{float(value):.4f}"
+
+    frame = pd.DataFrame([{c: shown(r[c], c) for c in EXPORT_COLUMNS} for r in rows])
+    if fmt == "markdown":
+        right = ["right"] * len(frame.columns)
+        return frame.to_markdown(index=False, disable_numparse=True, colalign=right) + "\n"
+    frame.columns = [c.replace("_", r"\_") for c in frame.columns]
+    return frame.to_latex(index=False, escape=False)

@@ -18,7 +18,7 @@ from bilancio.storage import open_store
 from bilancio.sweep import foreign
 from bilancio.sweep.orchestrate import LAST_SWEEP, SweepSummary
 
-REPORT_PAIRS = 20  # pairs listed at the end of a sweep (all of them: bilancio jobs show)
+REPORT_CELLS = 40  # cells listed at the end of a sweep (all of them: bilancio jobs show)
 TARGET = "bilancio.sweep.callbacks.JobMetricsCallback"
 
 
@@ -52,7 +52,7 @@ def report_sweep(summary: SweepSummary) -> None:
         result = write_job_metrics(summary)
         summary.aggregated = True
         print(
-            format_sweep(summary, result["row"], result["runs"], limit=REPORT_PAIRS),
+            format_sweep(summary, result["row"], result["cells"], limit=REPORT_CELLS),
             file=sys.stdout,
         )
 
