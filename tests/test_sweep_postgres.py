@@ -48,14 +48,22 @@ def test_same_rows_as_sqlite(migrated_url: str, tmp_path) -> None:
     assert lite.returncode == 0, lite.stderr
     a = open_store({"backend": "postgres", "url": migrated_url})
     b = open_store({"backend": "sqlite", "path": str(tmp_path / "bilancio.db")})
-    for table in ("jobs", "runs", "metrics", "job_events", "job_metrics"):
+    for table in ("jobs", "runs", "metrics", "job_events", "job_metrics", "cell_metrics"):
         assert _comparable(a, table) == _comparable(b, table), table
     assert len(a.table("runs")) == 4 and len(a.table("metrics")) == 4
+    assert len(a.table("cell_metrics")) == 2
+    # the results API reads either, given a URL or a file
+    from bilancio import results
+
+    frames = [results.cells("plan-sweep", storage=w) for w in (migrated_url, b.path)]
+    assert frames[0].equals(frames[1]) and list(frames[0].kappa) == [0.5, 1.0]
+    pairs = [results.pairs("plan-sweep", storage=w) for w in (migrated_url, b.path)]
+    assert pairs[0].equals(pairs[1]) and len(pairs[0]) == 2
     # the database URL is never stored with the results
     for table in ("jobs", "runs", "metrics", "job_events", "job_metrics"):
         assert migrated_url not in repr(a.table(table))
     # the sweep's closing hint works as printed: the read commands read PostgreSQL too
-    assert "details: bilancio jobs show plan-sweep --postgres;" in pg.stdout
+    assert "pairs: bilancio jobs show plan-sweep --postgres --pairs;" in pg.stdout
     for args in (
         ("jobs", "ls", "--postgres"),
         ("jobs", "show", "plan-sweep", "--postgres"),
@@ -109,7 +117,7 @@ def test_supabase_same_rows_as_sqlite(supabase_env, tmp_path) -> None:
     assert lite.returncode == 0, lite.stderr
     a = open_store({"backend": "supabase"})
     b = open_store({"backend": "sqlite", "path": str(tmp_path / "bilancio.db")})
-    for table in ("jobs", "runs", "metrics", "job_events", "job_metrics"):
+    for table in ("jobs", "runs", "metrics", "job_events", "job_metrics", "cell_metrics"):
         assert _comparable(a, table) == _comparable(b, table), table
     for table in ("jobs", "runs", "metrics", "job_events", "job_metrics"):
         assert SERVICE_KEY not in repr(a.table(table))

@@ -248,15 +248,25 @@ def cell_rows(job_id: str, runs: Iterable[dict[str, Any]]) -> list[dict[str, Any
     return rows
 
 
-def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"market": {"horizon": 10}}`` → ``{"market.horizon": 10}``."""
+def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in params.items():
         if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
+            out.update(_flat(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+_ORDER = {name: i for i, name in enumerate(_flat(ModelParams().to_dict()))}
+
+
+def flatten(params: dict[str, Any]) -> dict[str, Any]:
+    """``{"market": {"horizon": 10}}`` → ``{"market.horizon": 10}``, in the order of
+    ModelParams' fields whatever order the store gave the keys in (PostgreSQL's JSONB sorts
+    them by length); keys it does not know come last, by name."""
+    flat = _flat(params)
+    return {k: flat[k] for k in sorted(flat, key=lambda k: (_ORDER.get(k, len(_ORDER)), k))}
 
 
 def swept_parameters(cells: Sequence[dict[str, Any]]) -> list[str]:
