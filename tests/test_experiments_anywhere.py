@@ -37,7 +37,35 @@ def _jobs(db: Path) -> list[dict]:
 def test_the_top_level_experiments_folder_is_the_shipped_one() -> None:
     # edited at the top level, shipped inside the package: one set of files, not two copies
     assert (REPO / "experiments").resolve() == (REPO / "bilancio/conf/experiments").resolve()
-    assert SHIPPED == ["balanced_grid", "optimise_effect", "seed_smoke"]
+    assert SHIPPED == ["balanced_grid", "optimise_effect", "quickstart", "seed_smoke"]
+
+
+def test_the_readmes_first_command_shows_an_answer(tmp_path: Path) -> None:
+    """The README's first command (the quick start) ends with a cell table in which the effect
+    and its interval are visible: some cell's interval excludes 0, and μ = 0 has no effect."""
+    import re
+    import shlex
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## Quick start", 1)[1].split("```bash\n", 1)[1]
+    first = shlex.split(block.splitlines()[0].split("#")[0])
+    assert first[:3] == ["uv", "run", "bilancio"] and first[3:] == ["+experiments=quickstart"]
+    result = bilancio(*first[3:], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "cells: 9 cells (κ × μ), 10 seeds each" in result.stdout
+    table = re.findall(
+        r"^ *([\d.]+) +([\d.]+) +10 +(-?[\d.]+) +\[(-?[\d.]+), (-?[\d.]+)\]",
+        result.stdout,
+        re.M,
+    )
+    assert len(table) == 9
+    assert all(float(effect) == 0 for _, mu, effect, _, _ in table if mu == "0")
+    assert any(float(low) > 0 for _, _, _, low, _ in table)
+    (job,) = _jobs(tmp_path / "bilancio.db")
+    assert job["total_runs"] == 180 and job["description"].startswith("quickstart")
+    printed = readme.split("## Quick start", 1)[1].split("```\n", 3)[2]
+    for line in printed.splitlines()[2:5]:  # the README shows the rows this run prints
+        assert line in result.stdout, line
 
 
 def test_a_shipped_experiment_runs_from_any_directory(tmp_path: Path) -> None:
@@ -60,7 +88,7 @@ def test_an_unknown_experiment_is_refused_with_the_list_and_where_it_looked(
     assert result.returncode == 2
     message = result.stderr.strip()
     assert "invalid experiments=nosuch" in message
-    assert "allowed balanced_grid, mine, optimise_effect, seed_smoke" in message
+    assert "allowed balanced_grid, mine, optimise_effect, quickstart, seed_smoke" in message
     assert str(tmp_path / "experiments") in message and "pkg://bilancio.conf" in message
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "bilancio.db").exists()
@@ -98,7 +126,7 @@ def test_help_lists_the_experiments_group(tmp_path: Path) -> None:
     result = bilancio("--help", cwd=tmp_path)
     assert result.returncode == 0
     group = result.stdout.split("\nexperiments:", 1)[1].split("\n", 1)[0]
-    assert group.split() == ["balanced_grid,", "mine,", "optimise_effect,", "seed_smoke"]
+    assert group.split() == ["balanced_grid,", "mine,", "optimise_effect,", "quickstart,", "seed_smoke"]
 
 
 def _complete(line: str, cwd: Path) -> list[str]:
@@ -121,6 +149,7 @@ def test_completion_offers_groups_not_the_current_directory(tmp_path: Path) -> N
         "+experiments=balanced_grid",
         "+experiments=mine",
         "+experiments=optimise_effect",
+        "+experiments=quickstart",
         "+experiments=seed_smoke",
     ]
 
@@ -192,7 +221,7 @@ def test_the_installed_wheel_runs_experiments_from_a_temporary_directory(
     refused = run("+experiments=nosuch")
     assert (
         refused.returncode == 2
-        and "allowed balanced_grid, optimise_effect, seed_smoke" in refused.stderr
+        and "allowed balanced_grid, optimise_effect, quickstart, seed_smoke" in refused.stderr
     )
     assert "experiments:" in run("--help").stdout
     # the wheel's plain install has no cluster extra: SLURM says how to get it
