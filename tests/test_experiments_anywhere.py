@@ -126,7 +126,13 @@ def test_help_lists_the_experiments_group(tmp_path: Path) -> None:
     result = bilancio("--help", cwd=tmp_path)
     assert result.returncode == 0
     group = result.stdout.split("\nexperiments:", 1)[1].split("\n", 1)[0]
-    assert group.split() == ["balanced_grid,", "mine,", "optimise_effect,", "quickstart,", "seed_smoke"]
+    assert group.split() == [
+        "balanced_grid,",
+        "mine,",
+        "optimise_effect,",
+        "quickstart,",
+        "seed_smoke",
+    ]
 
 
 def _complete(line: str, cwd: Path) -> list[str]:

@@ -31,19 +31,19 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_report_without_matplotlib_leaves_an_existing_file_alone(swept: Path) -> None:
+def test_report_without_plotly_leaves_an_existing_file_alone(swept: Path) -> None:
     keep = swept / "keep.html"
     keep.write_text("<p>last week's report</p>\n")
-    # matplotlib made unimportable, as in an install without the report extra
+    # plotly made unimportable, as in an install without the report extra
     script = (
-        "import sys; sys.modules['matplotlib'] = None; from bilancio.cli import main; "
+        "import sys; sys.modules['plotly'] = None; from bilancio.cli import main; "
         "sys.argv = ['bilancio', 'report', 'done', '-o', 'keep.html']; main()"
     )
     proc = subprocess.run(
         [sys.executable, "-c", script], cwd=swept, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2, proc.stderr
-    assert "needs matplotlib" in proc.stderr and "bilancio[report]" in proc.stderr
+    assert "needs plotly" in proc.stderr and "bilancio[report]" in proc.stderr
     assert keep.read_text() == "<p>last week's report</p>\n"
 
 

@@ -74,14 +74,19 @@ def pairs(job_id: str, storage: Storage = "bilancio.db") -> Any:
     pair's status (and error), δ, delta_ring, φ, defaults and clears of both regimes
     (``delta_passive``, ``delta_ring_active``, …), the trading effect and relief ratio, the
     active run's trade metrics, the cell key and both run ids."""
+    with _reading(storage) as store:
+        store.get_job(job_id)
+        runs = store.job_runs(job_id)
+    return pairs_frame(runs)
+
+
+def pairs_frame(runs: list[dict[str, Any]]) -> Any:
+    """The frame of :func:`pairs` from a store's ``job_runs`` rows."""
     import pandas as pd
 
     from bilancio.analysis.cells import _Cells
     from bilancio.report import pair_key
 
-    with _reading(storage) as store:
-        store.get_job(job_id)
-        runs = store.job_runs(job_id)
     grouped: dict[tuple, dict[str, dict[str, Any]]] = {}
     for run in runs:
         grouped.setdefault(pair_key(run), {})[run["regime"]] = run

