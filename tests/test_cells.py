@@ -213,3 +213,12 @@ def test_a_sweeps_cells_against_scipy_on_its_metrics_rows(tmp_path) -> None:
     assert all(c["mean_effect"] == 0 for c in zero)  # μ = 0: nothing falls due later to sell
     for column in MEAN_COLUMNS:
         assert column in stored[0]
+
+
+@pytest.mark.parametrize("effects", [[0.05], [-0.2], [0.0, 0.3], [0.0, 0.0, -0.1]])
+def test_one_nonzero_effect_has_scipys_wilcoxon_p(effects) -> None:
+    """Said without scipy (its import is slow): it must be what scipy says."""
+    assert (
+        effect_statistics(effects)["p_wilcoxon"]
+        == stats.wilcoxon(effects, zero_method="wilcox").pvalue
+    )

@@ -165,8 +165,6 @@ def pairs_of(runs: Iterable[dict[str, Any]]) -> list[Pair]:
 
 def effect_statistics(effects: Sequence[float]) -> dict[str, Any]:
     """The §6 statistics of one cell's effects e₁…eₙ (the EFFECT_COLUMNS)."""
-    from scipy import stats
-
     e = [float(x) for x in effects]
     n = len(e)
     positive = sum(x > EFFECT_THRESHOLD for x in e)
@@ -181,7 +179,18 @@ def effect_statistics(effects: Sequence[float]) -> dict[str, Any]:
     if n == 0:
         return out
     out["mean_effect"] = mean = statistics.fmean(e)
-    if any(x != 0 for x in e):
+    nonzero = sum(x != 0 for x in e)
+    if nonzero == 1:
+        # the exact test of one nonzero difference: its signed rank is +1 or −1 with
+        # probability 1/2 each, so the two-sided p is 1 (scipy gives 1.0). Said here because
+        # importing scipy.stats takes about 3 s on a 2-core machine, and a sweep of one seed
+        # per cell needs nothing else from it.
+        out["p_wilcoxon"] = 1.0
+    if n < 2 and nonzero < 2:
+        return out
+    from scipy import stats
+
+    if nonzero > 1:
         with warnings.catch_warnings():  # see below
             warnings.simplefilter("ignore", RuntimeWarning)
             out["p_wilcoxon"] = _finite(stats.wilcoxon(e, zero_method="wilcox").pvalue)

@@ -123,6 +123,10 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     from bilancio.analysis.tables import format_cells, json_ready
 
     job = _live_counts(store, store.get_job(args.job_id))
+    # judged now, against the lease as just read: reading the runs below can take longer than
+    # a short lease (heartbeat_seconds=0.5 gives 3 s)
+    status = shown_status(job)
+    note = running_note(job) if job["status"] == "running" else None
     cells, stored = job_cells(store, args.job_id, job)
     want_runs = args.pairs or args.json or (job.get("failed_runs") or 0) > 0
     runs = store.job_runs(args.job_id) if want_runs else []
@@ -134,11 +138,11 @@ def _show(store: Any, args: argparse.Namespace) -> int:
         )
         return 0
     print(
-        f"job {job['job_id']}: {shown_status(job)}  created {job['created_at']}  "
+        f"job {job['job_id']}: {status}  created {job['created_at']}  "
         f"completed {job['completed_at'] or '–'}  ({_duration(job)})"
     )
-    if job["status"] == "running":
-        print(running_note(job))
+    if note:
+        print(note)
     print(
         f"code {job['code_version']}; runs {job['completed_runs']} completed, "
         f"{job['failed_runs']} failed, {job['total_runs']} in all"
