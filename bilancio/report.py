@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bilancio.model import ModelParams, PairResult
+from bilancio.rows import TRADE_METRICS
 
 
 def _fmt(value: object) -> str:
@@ -191,19 +192,8 @@ def show_command(summary) -> str:
     return shlex.join(args)
 
 
-MECHANISM_COLUMNS = (
-    "n_sells",
-    "n_buys",
-    "n_interior",
-    "n_passthrough",
-    "n_rejected_sells",
-    "n_rejected_buys",
-    "n_unfilled_sells",
-    "trade_volume_face",
-    "trade_volume_cash",
-    "dealer_pnl",
-    "vbt_pnl",
-)
+# the active run's trade metrics (MODEL.md §5.7) but n_trades (bilancio 0.1's total_trades)
+MECHANISM_COLUMNS = tuple(m for m in TRADE_METRICS if m != "n_trades")
 EXPORT_COLUMNS = (
     "kappa",
     "concentration",

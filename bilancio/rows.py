@@ -107,3 +107,40 @@ class MetricsRecord:
     total_trade_volume: float | None
     raw_metrics: dict[str, Any]
     created_at: str = field(default_factory=now_iso)
+
+
+# a cell_metrics row's statistics (MODEL.md §6; bilancio.analysis.cells computes them)
+TRADE_METRICS = (
+    "n_trades",
+    "n_sells",
+    "n_buys",
+    "n_interior",
+    "n_passthrough",
+    "n_rejected_sells",
+    "n_rejected_buys",
+    "n_unfilled_sells",
+    "trade_volume_face",
+    "trade_volume_cash",
+    "dealer_pnl",
+    "vbt_pnl",
+)
+EFFECT_COLUMNS = (
+    "n",
+    "mean_effect",
+    "sd_effect",
+    "se_effect",
+    "ci95_low",
+    "ci95_high",
+    "p_ttest",
+    "p_wilcoxon",
+    "positive_effects",
+    "negative_effects",
+    "neutral_effects",
+)
+MEAN_COLUMNS = (
+    "mean_delta_passive",
+    "mean_delta_active",
+    "mean_delta_ring_passive",
+    "mean_delta_ring_active",
+    *(f"mean_{m}" for m in TRADE_METRICS),
+)

@@ -21,42 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bilancio.model import ModelParams
+from bilancio.rows import EFFECT_COLUMNS, MEAN_COLUMNS, TRADE_METRICS
 from bilancio.sweep.aggregate import EFFECT_THRESHOLD
 
-TRADE_METRICS = (
-    "n_trades",
-    "n_sells",
-    "n_buys",
-    "n_interior",
-    "n_passthrough",
-    "n_rejected_sells",
-    "n_rejected_buys",
-    "n_unfilled_sells",
-    "trade_volume_face",
-    "trade_volume_cash",
-    "dealer_pnl",
-    "vbt_pnl",
-)
-EFFECT_COLUMNS = (
-    "n",
-    "mean_effect",
-    "sd_effect",
-    "se_effect",
-    "ci95_low",
-    "ci95_high",
-    "p_ttest",
-    "p_wilcoxon",
-    "positive_effects",
-    "negative_effects",
-    "neutral_effects",
-)
-MEAN_COLUMNS = (
-    "mean_delta_passive",
-    "mean_delta_active",
-    "mean_delta_ring_passive",
-    "mean_delta_ring_active",
-    *(f"mean_{m}" for m in TRADE_METRICS),
-)
 # the run columns a cell repeats, so that SQL can select cells without reading JSON
 PARAM_COLUMNS = ("kappa", "concentration", "mu", "outside_mid_ratio")
 CELL_COLUMNS = (

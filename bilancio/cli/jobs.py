@@ -170,27 +170,19 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+# besides every n_… count (n_sells, n_pairs, n_agents)
 INTEGER_COLUMNS = {
     "seed",
     "total_trades",
     "n",
-    "n_pairs",
     "positive_effects",
     "negative_effects",
     "neutral_effects",
-    "n_agents",
     "maturity_days",
     "max_days",
     "quiet_days",
     "market.horizon",
     "market.risk.lookback",
-    "n_sells",
-    "n_buys",
-    "n_interior",
-    "n_passthrough",
-    "n_rejected_sells",
-    "n_rejected_buys",
-    "n_unfilled_sells",
 }
 TEXT_COLUMNS = {
     "passive_run_id",
@@ -216,7 +208,7 @@ def _plain(value: Any, column: str) -> str:
         return str(value).lower()
     if column in TEXT_COLUMNS or isinstance(value, str):
         return str(value)
-    if column in INTEGER_COLUMNS:
+    if column in INTEGER_COLUMNS or column.startswith("n_"):
         return str(int(value))
     return format(Decimal(repr(float(value))), "f")
 

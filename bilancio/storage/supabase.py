@@ -15,7 +15,16 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from bilancio.redaction import redact
-from bilancio.rows import METRIC_COLUMNS, JobRecord, MetricsRecord, RunRecord, as_row, now_iso
+from bilancio.rows import (
+    EFFECT_COLUMNS,
+    MEAN_COLUMNS,
+    METRIC_COLUMNS,
+    JobRecord,
+    MetricsRecord,
+    RunRecord,
+    as_row,
+    now_iso,
+)
 from bilancio.storage import JOB_GRID, JobBusy, JobNotFound, StoreError
 from bilancio.storage.supabase_client import credentials, get_supabase_client
 
@@ -534,28 +543,10 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 # every real-valued statistic of a cell (NUMERIC and DOUBLE PRECISION come back as JSON
 # numbers, 1 as 1: read back as floats, as the other stores give them)
-CELL_FLOAT_COLUMNS = (
-    "mean_effect",
-    "sd_effect",
-    "se_effect",
-    "ci95_low",
-    "ci95_high",
-    "p_ttest",
-    "p_wilcoxon",
-    "mean_delta_ring_passive",
-    "mean_delta_ring_active",
-    "mean_n_trades",
-    "mean_n_sells",
-    "mean_n_buys",
-    "mean_n_interior",
-    "mean_n_passthrough",
-    "mean_n_rejected_sells",
-    "mean_n_rejected_buys",
-    "mean_n_unfilled_sells",
-    "mean_trade_volume_face",
-    "mean_trade_volume_cash",
-    "mean_dealer_pnl",
-    "mean_vbt_pnl",
+CELL_FLOAT_COLUMNS = tuple(
+    c
+    for c in (*EFFECT_COLUMNS, *MEAN_COLUMNS)
+    if c.startswith(("mean_", "sd_", "se_", "ci95", "p_"))
 )
 FLOAT_COLUMNS = {
     "kappa",
