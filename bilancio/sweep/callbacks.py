@@ -89,7 +89,10 @@ class JobMetricsCallback(Callback):
             elif LAST_SWEEP and not LAST_SWEEP[-1].aggregated and LAST_SWEEP[-1].finished:
                 report_sweep(LAST_SWEEP[-1])
         except Exception as err:
-            reason = f"job_metrics could not be written: {_describe(err)}"
+            reason = (
+                "the job summaries (job_metrics, cell_metrics) could not be written: "
+                f"{_describe(err)}"
+            )
             print(f"bilancio: {reason}", file=sys.stderr)
             if LAST_SWEEP:
                 LAST_SWEEP[-1].interrupted = reason
