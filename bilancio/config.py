@@ -67,6 +67,14 @@ class StorageConfig:
 
 
 @dataclass
+class RecordConfig:
+    # true: a sweep also stores every trade of its active runs and each trader's default day
+    # in both regimes (tables trades and agent_outcomes). Typed Any so that only true or false
+    # pass (a bool field would read 'yes', 'on' or 1 as true): see record_trades()
+    trades: Any = False
+
+
+@dataclass
 class RerunConfig:
     of: str | None = None  # re-execute this job from its stored configs (bilancio rerun)
     failed_only: bool = False  # only its failed runs, into the same job
@@ -98,6 +106,7 @@ class BilancioConfig:
     market: MarketConfig = field(default_factory=MarketConfig)
     job: JobConfig = field(default_factory=JobConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    record: RecordConfig = field(default_factory=RecordConfig)
     rerun: RerunConfig = field(default_factory=RerunConfig)
     # for optimising sweepers (hydra/sweeper=optuna): what each job returns, one of
     # trading_effect, delta_passive, delta_active; null: the job's outcome as a dict
@@ -140,6 +149,16 @@ def _unknown(node: Any, schema: type, prefix: str) -> str | None:
     return None
 
 
+def record_trades(cfg: DictConfig | dict[str, Any]) -> bool:
+    """``record.trades`` of a composed or resolved config: True or False (a config stored
+    before the section existed: False). Any other value is a ParameterError naming it."""
+    section = cfg.get("record") if hasattr(cfg, "get") else None
+    value = section.get("trades", False) if hasattr(section, "get") else False
+    if not isinstance(value, bool):
+        raise ParameterError("record.trades", value, "true or false")
+    return value
+
+
 def params_from_config(cfg: DictConfig | dict[str, Any], *, strict: bool = False) -> ModelParams:
     """Model parameters from a composed config (extra keys such as ``hydra`` are ignored).
     ``strict``: refuse a key the schema does not have (UnknownParameter, a ParameterError)."""
@@ -147,6 +166,7 @@ def params_from_config(cfg: DictConfig | dict[str, Any], *, strict: bool = False
         key = unknown_key_in(cfg)
         if key is not None:
             raise UnknownParameter(key)
+        record_trades(cfg)
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
     names = ModelParams.field_names()
     return ModelParams(**{k: data[k] for k in names if k in data})

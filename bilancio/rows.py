@@ -144,3 +144,55 @@ MEAN_COLUMNS = (
     "mean_delta_ring_active",
     *(f"mean_{m}" for m in TRADE_METRICS),
 )
+
+
+def trade_id(run_id: str, seq: int) -> str:
+    return f"{run_id}-{seq:05d}"
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    """One trade of an active run (``record.trades=true``): who sold what to whom, at what
+    price, and what the risk check saw (MODEL.md §5.4–5.6)."""
+
+    trade_id: str  # run_id-seq: the upsert key
+    run_id: str
+    job_id: str
+    job_num: int
+    seq: int  # 0, 1, … in the order the trades happened
+    day: int
+    side: str  # "sell" (a trader sold to a market maker) or "buy"
+    claim: int  # row of the claim among the run's original payables (MODEL.md §2.7)
+    issuer: str  # the claim's debtor
+    due_day: int
+    seller: str
+    buyer: str
+    venue: str  # "dealer" (interior) or "vbt" (pass-through)
+    bucket: str  # short | mid | long, by remaining maturity on the trade day
+    unit_price: float
+    face: float
+    cash: float  # what the buyer paid
+    default_prob: float  # p of §5.6 that day
+    threshold: float | None  # sale: lowest unit price accepted (null: risk off); buy: highest
+    shortfall: float | None  # the seller's g (sales only)
+    wealth: float | None  # the seller's W at the offer (sales only)
+    created_at: str = field(default_factory=now_iso)
+
+
+def outcome_id(run_id: str, agent: str) -> str:
+    return f"{run_id}-{agent}"
+
+
+@dataclass(frozen=True)
+class AgentOutcomeRow:
+    """Whether one trader of a run defaulted, and on which day (``record.trades=true``)."""
+
+    outcome_id: str  # run_id-agent: the upsert key
+    run_id: str
+    job_id: str
+    job_num: int
+    regime: str
+    agent: str  # H1 … Hn
+    defaulted: bool
+    default_day: int | None  # null when it never defaulted
+    created_at: str = field(default_factory=now_iso)

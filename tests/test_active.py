@@ -157,6 +157,51 @@ def test_example_d_pair_and_fail_fast() -> None:
     assert ff.trading_effect == 0.0
 
 
+def test_example_d_trade_record_says_what_the_risk_check_saw() -> None:
+    # §5.6 by hand: p = 2.5/13, g = 34 + 8 + 4 − 34.375, W = 34.375 + (1 − p)·15, and the
+    # sale needs unit ≥ (1 − p) + 0.02 − 0.1·g/W; the claim (H3's 15, due day 5) is short on
+    # day 2 (τ = 3) and went to the VBT
+    _, _, (t,) = _cash_by_day("active")
+    p, g = 2.5 / 13, 11.625
+    wealth = 34.375 + (1 - p) * 15
+    assert t.threshold == pytest.approx((1 - p) + 0.02 - 0.1 * g / wealth)
+    assert t.unit_price >= t.threshold
+    assert (t.bucket, t.venue, t.issuer, t.due_day) == ("short", "vbt", "H3", 5)
+
+
+def test_example_d_default_days_of_both_regimes() -> None:
+    # §5.9: H2 defaults on day 1 in both regimes; passively H4 also defaults on day 4 (it pays
+    # 34 and fails on its 8), and the sale on day 2 saves it in the active run
+    params = ModelParams(**EXAMPLE_D)
+    seen: dict[str, list[tuple[int, str]]] = {"passive": [], "active": []}
+    for regime, found in seen.items():
+        simulate(
+            params, regime=regime, on_default=lambda day, agent, f=found: f.append((day, agent))
+        )
+    assert seen == {"passive": [(1, "H2"), (4, "H4")], "active": [(1, "H2")]}
+    ff: list[tuple[int, str]] = []
+    fail_fast = ModelParams(**{**EXAMPLE_D, "default_handling": "fail-fast"})
+    simulate(fail_fast, on_default=lambda day, agent: ff.append((day, agent)))
+    assert ff == [(1, "H2")]  # the failure that ends the run
+
+
+def test_a_purchase_records_the_highest_price_it_accepts() -> None:
+    # the purchase of test_purchase_from_the_vbt_with_free_cash: p = 0.05, so the limit is
+    # 0.95 − 2·0.02; with risk assessment off it is the face, 1
+    _, trades, _ = _run_day0("vbt_short")
+    assert trades[0].threshold == pytest.approx(0.95 - 0.04)
+    assert (trades[0].bucket, trades[0].venue, trades[0].issuer) == ("short", "vbt", "H2")
+    off: list[TradeRecord] = []
+    run_scenario(
+        _market_scenario("vbt_short"),
+        default_handling="expel-agent",
+        regime="active",
+        params=ModelParams(outside_mid_ratio=0.8, market={"risk": {"enabled": False}}),
+        on_trade=off.append,
+    )
+    assert off[0].side == "buy" and off[0].threshold == 1.0
+
+
 # -- hand-made trades ---------------------------------------------------------------------------
 
 MAKERS = ("vbt_short", "dealer_short", "vbt_mid", "dealer_mid", "vbt_long", "dealer_long")

@@ -83,6 +83,33 @@ def test_risk_gate_never_accepts_what_the_spec_rejects(p: ModelParams) -> None:
 
 
 @settings(max_examples=60, deadline=None)
+@given(active_params, st.sampled_from(["passive", "active"]))
+def test_trade_and_default_records_agree_with_the_counters(p: ModelParams, regime: str) -> None:
+    trades: list[TradeRecord] = []
+    defaults: list[tuple[int, str]] = []
+    r = simulate(
+        p, regime=regime, on_trade=trades.append, on_default=lambda d, a: defaults.append((d, a))
+    )
+    assert r == simulate(p, regime=regime)  # recording changes no result
+    agents = [a for _, a in defaults]
+    assert len(agents) == len(set(agents)) == r.n_defaults  # each defaults once
+    assert [d for d, _ in defaults] == sorted(d for d, _ in defaults)
+    if p.default_handling == "fail-fast" and defaults:
+        assert r.stop_reason == "default" and defaults[-1][0] == r.days_run
+    for t in trades:
+        assert t.venue == t.market_maker.split("_")[0] and t.bucket == t.market_maker.split("_")[1]
+        tau = t.due_day - t.day
+        assert t.bucket == ("short" if tau <= 3 else "mid" if tau <= 8 else "long") and tau >= 1
+        assert t.issuer != t.customer
+        if t.side == "buy":
+            assert t.unit_price <= t.threshold + 1e-9
+        elif t.threshold is not None:  # None: risk assessment off
+            assert t.unit_price >= t.threshold - 1e-9
+    if regime == "active":
+        assert sum(t.venue == "dealer" for t in trades) == r.n_interior
+
+
+@settings(max_examples=60, deadline=None)
 @given(active_params)
 def test_pairs_are_deterministic_and_consistent(p: ModelParams) -> None:
     pair = simulate_pair(p)

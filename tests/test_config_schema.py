@@ -14,7 +14,8 @@ def _defaults(cls) -> dict:
 
 def test_top_level_keys_are_the_model_parameters_plus_job_and_storage() -> None:
     schema = {f.name for f in fields(BilancioConfig)}
-    assert schema == set(ModelParams.field_names()) | {"job", "storage", "rerun", "objective"}
+    others = {"job", "storage", "record", "rerun", "objective"}
+    assert schema == set(ModelParams.field_names()) | others
 
 
 def test_defaults_agree() -> None:

@@ -61,6 +61,10 @@ SINGLE_VALUES = [
         ["unknown parameter market.risk.enabeld", "did you mean market.risk.enabled?"],
     ),
     ("market.risk.enabled=perhaps", ["market.risk.enabled='perhaps'", "true or false"]),
+    # strict: OmegaConf would read yes, on or 1 as true for a bool field
+    ("record.trades=yes", ["invalid record.trades='yes'", "allowed true or false"]),
+    ("record.trades=1", ["invalid record.trades=1", "allowed true or false"]),
+    ("record.trade=true", ["unknown parameter record.trade", "did you mean record.trades?"]),
     ("storage=nosuch", ["invalid storage=nosuch", "allowed postgres, sqlite, supabase"]),
     ("storage.busy_timeout=0", ["invalid storage.busy_timeout=0", "positive number of seconds"]),
     ("job.heartbeat_seconds=-1", ["invalid job.heartbeat_seconds=-1", "seconds in (0, 10^6)"]),

@@ -98,7 +98,9 @@ def test_the_migrations_table_has_row_level_security_too(migrated_url: str) -> N
         conn.rollback()
 
 
-@pytest.mark.parametrize("table", ["jobs", "runs", "metrics", "job_events", "job_metrics"])
+@pytest.mark.parametrize(
+    "table", ["jobs", "runs", "metrics", "job_events", "job_metrics", "trades", "agent_outcomes"]
+)
 def test_row_level_security_anon_reads_service_writes(migrated_url: str, table: str) -> None:
     with psycopg.connect(migrated_url, autocommit=True) as conn:
         conn.execute(
@@ -132,7 +134,7 @@ def test_row_level_security_anon_reads_service_writes(migrated_url: str, table: 
 def test_db_commands(postgres_url: str, tmp_path) -> None:
     proc = bilancio("db", "status", "--url", postgres_url, cwd=tmp_path)
     n = len(migrations.migrations())
-    assert n == 8
+    assert n == 9
     assert proc.returncode == 0 and proc.stdout.count("pending") == n
     proc = bilancio("db", "sql", "--url", postgres_url, cwd=tmp_path)
     assert "001_initial_schema.sql" in proc.stdout and "004_row_level_security" in proc.stdout
@@ -172,7 +174,16 @@ def test_sqlite_and_postgres_schemas_agree(migrated_url: str, tmp_path) -> None:
         for r in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         if not r[0].startswith("sqlite_")
     ]
-    assert {"jobs", "runs", "metrics", "job_events", "job_metrics", "cell_metrics"} <= set(tables)
+    assert {
+        "jobs",
+        "runs",
+        "metrics",
+        "job_events",
+        "job_metrics",
+        "cell_metrics",
+        "trades",
+        "agent_outcomes",
+    } <= set(tables)
     sqlite_columns = {
         t: sorted(r[1] for r in lite.execute(f"PRAGMA table_info({t})")) for t in tables
     }

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
-from bilancio.rows import JobRecord, MetricsRecord, RunRecord, run_id
+from bilancio.rows import (
+    AgentOutcomeRow,
+    JobRecord,
+    MetricsRecord,
+    RunRecord,
+    TradeRow,
+    as_row,
+    outcome_id,
+    run_id,
+    trade_id,
+)
 from bilancio.storage import JobNotFound, open_store
+from bilancio.storage.sqlite import SQLiteStore
 
 
 @pytest.fixture(params=["sqlite", "postgres", "supabase"])
@@ -325,3 +338,115 @@ def test_a_jobs_grid_is_set_once_it_is_known(store) -> None:
     assert job["total_runs"] == 6 and job["kappas"] == [0.25, 2.0]
     assert job["mus"] == [0.0, 1.0] and job["seeds"] == [7, 2**40]
     assert job["concentrations"] == [] and job["sweep_type"] == "balanced"
+
+
+def _trade(job_id: str, num: int, seq: int, **changes) -> TradeRow:
+    rid = run_id(job_id, num, "active")
+    fields = dict(
+        trade_id=trade_id(rid, seq),
+        run_id=rid,
+        job_id=job_id,
+        job_num=num,
+        seq=seq,
+        day=seq // 3,
+        side="sell",
+        claim=seq,
+        issuer=f"H{seq + 1}",
+        due_day=7,
+        seller=f"H{seq + 2}",
+        buyer="dealer_mid",
+        venue="dealer",
+        bucket="mid",
+        unit_price=0.9371829710144928,  # 16 significant digits
+        face=20.0,
+        cash=18.743659420289856,
+        default_prob=2.5 / 13,
+        threshold=1 / 3,
+        shortfall=11.625,
+        wealth=46.490384615384615,
+    )
+    fields.update(changes)
+    return TradeRow(**fields)
+
+
+def _outcome(job_id: str, num: int, regime: str, agent: str, day: int | None) -> AgentOutcomeRow:
+    rid = run_id(job_id, num, regime)
+    return AgentOutcomeRow(
+        outcome_id=outcome_id(rid, agent),
+        run_id=rid,
+        job_id=job_id,
+        job_num=num,
+        regime=regime,
+        agent=agent,
+        defaulted=day is not None,
+        default_day=day,
+    )
+
+
+def _without_stamps(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in ("id", "created_at")} for r in rows]
+
+
+def test_trades_and_agent_outcomes_round_trip(store) -> None:
+    """Every column comes back as written (types included: a face of 20 is 20.0, a missing
+    threshold None, defaulted a bool), an upsert keeps one row per id, and a job without
+    recorded trades has none."""
+    store.create_job(_job())
+    assert store.job_trades("job-1") == [] and store.job_agent_outcomes("job-1") == []
+    trades = [
+        _trade("job-1", 0, 0),
+        _trade("job-1", 0, 1, side="buy", seller="vbt_short", buyer="H3", venue="vbt"),
+        _trade("job-1", 0, 2, threshold=None, shortfall=None, wealth=None, bucket="long"),
+    ]
+    outcomes = [
+        _outcome("job-1", 0, regime, agent, day)
+        for regime, days in (("passive", (1, None, 4)), ("active", (1, None, None)))
+        for agent, day in zip(("H1", "H2", "H3"), days, strict=True)
+    ]
+    runs = [_run("job-1", 0, "passive"), _run("job-1", 0, "active")]
+    metrics = [_metrics("job-1", 0, "passive", 0.5), _metrics("job-1", 0, "active", 0.25)]
+    for _ in range(2):  # a retried batch: still one row per trade and trader
+        store.save_runs(runs, metrics, trades=trades, outcomes=outcomes)
+    got = store.job_trades("job-1")
+    assert _without_stamps(got) == _without_stamps([as_row(t) for t in trades])
+    assert isinstance(got[0]["face"], float) and got[2]["threshold"] is None
+    found = store.job_agent_outcomes("job-1")
+    assert _without_stamps(found) == _without_stamps([as_row(o) for o in outcomes])
+    assert [type(o["defaulted"]) for o in found] == [bool] * 6
+    assert store.job_trades("no-such-job") == [] and store.job_agent_outcomes("nope") == []
+
+
+def test_many_trades_are_written_and_read_in_pages(store) -> None:
+    # past the 1,000-row answers of Supabase and over several request bodies
+    store.create_job(_job())
+    trades = [_trade("job-1", 0, k) for k in range(2500)]
+    store.save_runs([_run("job-1", 0, "active")], [], trades=trades)
+    got = store.job_trades("job-1")
+    assert [t["seq"] for t in got] == list(range(2500))
+    assert got[-1]["trade_id"] == "job-1-00000-active-02499"
+
+
+def test_a_database_from_before_the_trade_tables_has_no_trades(store, request) -> None:
+    """An SQLite file, PostgreSQL database or Supabase project without migration 009's tables
+    is read as one in which nothing was recorded (and a read-only SQLite open accepts it)."""
+    import psycopg
+
+    store.create_job(_job())
+    _save_pair(store, "job-1", 0, 0.5, 0.25)
+    if isinstance(store, SQLiteStore):
+        store.close()  # the file as an older bilancio left it, opened by a read command
+        with sqlite3.connect(store.path) as con:
+            con.execute("DROP TABLE trades")
+            con.execute("DROP TABLE agent_outcomes")
+        store = SQLiteStore(store.path, read_only=True)
+    else:
+        with psycopg.connect(request.getfixturevalue("migrated_url"), autocommit=True) as con:
+            con.execute("DROP TABLE trades, agent_outcomes")
+    assert store.job_trades("job-1") == [] and store.job_agent_outcomes("job-1") == []
+    assert len(store.job_runs("job-1")) == 2
+    store.close()
+    if not isinstance(store, SQLiteStore):  # migrating again brings them back
+        from bilancio.storage import migrations
+
+        with psycopg.connect(request.getfixturevalue("migrated_url"), autocommit=True) as con:
+            con.execute(migrations.migrations()[-1].sql)

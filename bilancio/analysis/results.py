@@ -5,6 +5,9 @@
     >>> cells[["kappa", "mu", "n", "mean_effect", "ci95_low", "ci95_high"]]
     >>> pairs = results.pairs(job_id, storage="runs/study.db")
     >>> pairs.groupby("kappa").trading_effect.mean()
+    >>> trades = results.trades(job_id)          # a sweep run with record.trades=true
+    >>> trades.groupby(["kappa", "venue"]).face.sum()
+    >>> outcomes = results.agent_outcomes(job_id)
 
 ``storage`` names where the job is, as the read commands do: an SQLite file (a path, default
 ``bilancio.db``), ``"postgres"`` (``$BILANCIO_DATABASE_URL``) or a ``postgresql://`` URL,
@@ -17,10 +20,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from bilancio.analysis.cells import TRADE_METRICS, flatten, swept_parameters
+from bilancio.rows import AgentOutcomeRow, TradeRow
 
 Storage = str | os.PathLike | dict[str, Any]
 
@@ -136,6 +141,50 @@ def _param_sets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     metrics = {f"{m}_{r}" for m in ("delta", "phi", *PAIR_METRICS) for r in ("passive", "active")}
     skip |= metrics | set(TRADE_METRICS) | {"trading_effect", "trading_relief_ratio"}
     return [{k: v for k, v in r.items() if k not in skip} for r in records]
+
+
+def trades(job_id: str, storage: Storage = "bilancio.db") -> Any:
+    """One row per trade of the job's active runs (a sweep run with ``record.trades=true``;
+    empty otherwise), by job number and sequence: the ``trades`` columns (day, claim, issuer,
+    seller, buyer, venue, bucket, unit_price, face, cash, default_prob, threshold, …) after
+    job_num, the swept parameters and seed (``attrs["swept"]`` names them)."""
+    with _reading(storage) as store:
+        store.get_job(job_id)
+        rows = store.job_trades(job_id)
+        runs = store.job_runs(job_id) if rows else []
+    return _with_parameters(rows, runs, TradeRow)
+
+
+def agent_outcomes(job_id: str, storage: Storage = "bilancio.db") -> Any:
+    """One row per trader and run (``record.trades=true``; empty otherwise): regime, agent,
+    defaulted and default_day, after job_num, the swept parameters and seed. A pivot on
+    ``regime`` gives each trader's two outcomes side by side."""
+    with _reading(storage) as store:
+        store.get_job(job_id)
+        rows = store.job_agent_outcomes(job_id)
+        runs = store.job_runs(job_id) if rows else []
+    frame = _with_parameters(rows, runs, AgentOutcomeRow)
+    frame["default_day"] = frame["default_day"].astype("Int64")  # an integer or <NA>
+    frame["defaulted"] = frame["defaulted"].astype(bool)
+    return frame
+
+
+def _with_parameters(rows: list[dict[str, Any]], runs: list[dict[str, Any]], kind: type) -> Any:
+    """``rows`` (keyed by job_num) as a frame with the columns of the row type ``kind``, led
+    by job_num and the pair's swept parameters and seed (the stores' ``id`` is left out)."""
+    import pandas as pd
+
+    columns = [f.name for f in fields(kind)]
+    frame = pd.DataFrame.from_records(
+        [{c: r.get(c) for c in columns} for r in rows], columns=columns
+    )
+    pairs = pairs_frame(runs)
+    swept = pairs.attrs["swept"]
+    if rows:
+        keys = pairs[["job_num", *swept, "seed"]]
+        frame = keys.merge(frame, on="job_num", how="right")
+    frame.attrs["swept"] = swept
+    return frame
 
 
 def jobs(storage: Storage = "bilancio.db") -> Any:

@@ -27,6 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     show.add_argument("job_id")
     show.add_argument("--pairs", action="store_true", help="also list every pair")
+    show.add_argument(
+        "--trades",
+        action="store_true",
+        help="also summarise the recorded trades (record.trades=true): trades by venue and "
+        "bucket, dealer use, saved sellers and new defaulters",
+    )
     export = sub.add_parser(
         "export",
         help="one row per pair (bilancio 0.1's columns, then the trade mechanism), or per cell",
@@ -130,12 +136,12 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     cells, stored = job_cells(store, args.job_id, job)
     want_runs = args.pairs or args.json or (job.get("failed_runs") or 0) > 0
     runs = store.job_runs(args.job_id) if want_runs else []
+    trades = _trade_summary(store, args.job_id) if args.trades else None
     if args.json:
-        print(
-            json.dumps(
-                {"job": job, "cells": json_ready(cells), "runs": runs}, indent=1, default=str
-            )
-        )
+        shown = {"job": job, "cells": json_ready(cells), "runs": runs}
+        if args.trades:
+            shown["trades"] = trades.to_dict() if trades is not None else None
+        print(json.dumps(shown, indent=1, default=str))
         return 0
     print(
         f"job {job['job_id']}: {status}  created {job['created_at']}  "
@@ -164,10 +170,22 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     failed = [r for r in rows if r["status"] == "failed"]
     for r in failed:
         print(f"failed #{r['job_num']}: {r['error']}")
+    if args.trades:
+        from bilancio.analysis.trades import format_trade_summary
+
+        print(format_trade_summary(trades, (job.get("completed_runs") or 0) // 2))
     print(
         "events: " + ", ".join(f"{e['event_type']} {e['timestamp'][11:19]}" for e in job["events"])
     )
     return 0
+
+
+def _trade_summary(store: Any, job_id: str) -> Any:
+    """The job's TradeSummary, or None when it recorded no trades."""
+    from bilancio.analysis.trades import summarise_trades
+
+    outcomes = store.job_agent_outcomes(job_id)
+    return summarise_trades(store.job_trades(job_id), outcomes) if outcomes else None
 
 
 # besides every n_… count (n_sells, n_pairs, n_agents)

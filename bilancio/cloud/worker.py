@@ -45,6 +45,8 @@ def run_batch(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "outcome": computed.outcome.to_dict(),
                 "runs": [as_row(r) for r in computed.runs],
                 "metrics": [as_row(m) for m in computed.metrics],
+                "trades": [as_row(t) for t in computed.trades],
+                "agent_outcomes": [as_row(o) for o in computed.outcomes],
             }
         else:
             remote.setdefault(json.dumps(spec.config["storage"], sort_keys=True), []).append(i)

@@ -36,6 +36,7 @@ class MarketPhase(Protocol):
 
 
 DayHook = Callable[[int, Ledger], None]
+DefaultHook = Callable[[int, str], None]  # (day, agent) when an agent defaults
 
 
 def run(
@@ -44,9 +45,14 @@ def run(
     *,
     market: MarketPhase | None = None,
     on_day_end: DayHook | None = None,
+    on_default: DefaultHook | None = None,
 ) -> Outcome:
-    """Run days 0 .. max_days − 1 on ``ledger`` (mutated) and say how the run ended."""
+    """Run days 0 .. max_days − 1 on ``ledger`` (mutated) and say how the run ended.
+
+    ``on_default(day, agent)`` is called for every agent that defaults, in the order they do;
+    under fail-fast for the debtor whose failure ends the run."""
     out = Outcome()
+    defaulters: list[int] | None = [] if on_default is not None else None
     fail_fast = rules.default_handling == "fail-fast"
     last_due = max(ledger.original_due, default=0)
     n_agents = len(ledger.names)
@@ -54,7 +60,13 @@ def run(
     for t in range(rules.max_days):
         if market is not None:
             market.trade(t)
-        settled, failed = settle_due(ledger, t, fail_fast, out.day1_payments if t == 1 else None)
+        settled, failed = settle_due(
+            ledger, t, fail_fast, out.day1_payments if t == 1 else None, defaulters
+        )
+        if defaulters:
+            for agent in defaulters:
+                on_default(t, ledger.names[agent])  # type: ignore[misc]
+            defaulters.clear()
         if failed:
             out.stop_reason, out.days_run, out.failed_fast = "default", t, True
             return out
@@ -87,10 +99,13 @@ def settle_due(
     day: int,
     fail_fast: bool,
     record: list[tuple[int, int, float]] | None,
+    defaulters: list[int] | None = None,
 ) -> tuple[list[int], bool]:
     """Settle every payable due on ``day`` in row order (§3.2–3.3).
 
     Returns the ids settled in full, in order, and whether a fail-fast default ended the run.
+    ``defaulters``, if given, gets every debtor that defaults, in order (under fail-fast the
+    one whose failure ended the run).
     """
     settled: list[int] = []
     due_ids = ledger.by_day.pop(day, None)
@@ -117,12 +132,16 @@ def settle_due(
             if record is not None and a > 0:
                 record.append((d, c, a))
         elif fail_fast:
+            if defaulters is not None:
+                defaulters.append(d)
             return settled, True
         else:
             cash[d] = 0.0
             cash[c] += have
             state[pid] = DEFAULTED
             ledger.mark_defaulted(d)
+            if defaulters is not None:
+                defaulters.append(d)
     return settled, False
 
 

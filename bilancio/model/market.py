@@ -63,6 +63,13 @@ class TradeRecord:
     default_prob: float  # p of §5.6 on that day
     shortfall: float | None  # g, for sales
     wealth: float | None  # W at the offer, for sales
+    # the price limit of §5.6's check: a sale needs unit_price ≥ threshold ((1 − p) + θ; None
+    # with risk assessment off), a purchase unit_price ≤ threshold ((1 − p) − m·θ0; 1 when off)
+    threshold: float | None = None
+    bucket: str = ""  # maturity bucket of the claim on the trade day (§5.1)
+    venue: str = ""  # "dealer" (interior) or "vbt" (pass-through)
+    issuer: str = ""  # the claim's debtor
+    due_day: int = 0  # the claim's due day
 
 
 TradeHook = Callable[[TradeRecord], None]
@@ -281,21 +288,24 @@ class Market:
                 self.stats.n_unfilled_sells += 1
                 continue
             wealth = led.cash[i] + (1 - p) * self.book.claim_face[i]
-            if not self._accept_sale(unit, p, g, wealth):
+            threshold = self._sale_threshold(p, g, wealth)
+            if threshold is not None and unit < threshold - EPS:
                 self.stats.n_rejected_sells += 1
                 continue
             paid = self._exchange(pid, maker, i, unit * face, led.cash[maker])
             proceeds += paid
             today.sold.add(i)
-            self._record(today, "sell", i, maker, pid, unit, paid, maker == dealer, g, wealth)
+            sale = _Trade("sell", i, maker, pid, unit, paid, maker == dealer, threshold, g, wealth)
+            self._record(today, sale)
 
-    def _accept_sale(self, unit: float, p: float, g: float, wealth: float) -> bool:
-        """§5.6: a sale at ``unit`` is accepted iff unit ≥ (1 − p) + θ, θ = θ0 − u·g/W."""
+    def _sale_threshold(self, p: float, g: float, wealth: float) -> float | None:
+        """§5.6: the lowest unit price a sale is accepted at, (1 − p) + θ with θ = θ0 − u·g/W
+        (None with risk assessment off: every sale is accepted)."""
         r = self.risk
         if not r.enabled:
-            return True
+            return None
         theta = r.base_premium - r.urgency * g / wealth if wealth > 0 else -1.0
-        return unit >= (1 - p) + theta - EPS
+        return (1 - p) + theta
 
     # -- buyers ------------------------------------------------------------------------------
 
@@ -321,7 +331,8 @@ class Market:
                 self.stats.n_rejected_buys += 1
                 continue
             paid = self._exchange(pid, i, maker, unit * led.amount[pid], free)
-            self._record(today, "buy", i, maker, pid, unit, paid, maker == dealer, None, None)
+            limit = self._purchase_limit(today.p)
+            self._record(today, _Trade("buy", i, maker, pid, unit, paid, maker == dealer, limit))
             return
 
     def _first_due(self, maker: int, bucket: str, today: _Day) -> float:
@@ -377,51 +388,68 @@ class Market:
             return unit <= 1 + EPS
         return (1 - p) >= unit + r.buy_premium_multiplier * r.base_premium - EPS
 
-    def _record(
-        self,
-        today: _Day,
-        side: str,
-        customer: int,
-        maker: int,
-        pid: int,
-        unit: float,
-        paid: float,
-        interior: bool,
-        g: float | None,
-        wealth: float | None,
-    ) -> None:
+    def _purchase_limit(self, p: float) -> float:
+        """The highest unit price :meth:`_accept_purchase` accepts (for the trade record)."""
+        r = self.risk
+        if not r.enabled:
+            return 1.0
+        return (1 - p) - r.buy_premium_multiplier * r.base_premium
+
+    def _record(self, today: _Day, trade: _Trade) -> None:
         """Count a trade, drop the dealer's stale quotes, and report it to ``on_trade``."""
-        face = self.ledger.amount[pid]
+        led, pid, maker = self.ledger, trade.pid, trade.maker
+        face = led.amount[pid]
         today.bounds.pop(maker, None)
         today.smallest.pop(maker, None)
         today.first_due = None
-        if interior:
-            bucket = bucket_of(self.ledger.due[pid] - today.day)
+        bucket = bucket_of(led.due[pid] - today.day)
+        if trade.interior:
             today.quotes.pop(bucket, None)
             if bucket in today.inventory:
-                today.inventory[bucket] += face if side == "sell" else -face
+                today.inventory[bucket] += face if trade.side == "sell" else -face
         s = self.stats
         s.n_trades += 1
-        s.n_sells += side == "sell"
-        s.n_buys += side == "buy"
-        s.n_interior += interior
-        s.n_passthrough += not interior
+        s.n_sells += trade.side == "sell"
+        s.n_buys += trade.side == "buy"
+        s.n_interior += trade.interior
+        s.n_passthrough += not trade.interior
         s.trade_volume_face += face
-        s.trade_volume_cash += paid
+        s.trade_volume_cash += trade.paid
         if self.on_trade is not None:
-            names = self.ledger.names
+            names = led.names
             self.on_trade(
                 TradeRecord(
-                    today.day,
-                    side,
-                    names[customer],
-                    names[maker],
-                    pid,
-                    face,
-                    unit,
-                    paid,
-                    today.p,
-                    g,
-                    wealth,
+                    day=today.day,
+                    side=trade.side,
+                    customer=names[trade.customer],
+                    market_maker=names[maker],
+                    payable=pid,
+                    face=face,
+                    unit_price=trade.unit,
+                    cash=trade.paid,
+                    default_prob=today.p,
+                    shortfall=trade.shortfall,
+                    wealth=trade.wealth,
+                    threshold=trade.threshold,
+                    bucket=bucket or "",
+                    venue="dealer" if trade.interior else "vbt",
+                    issuer=names[led.debtor[pid]],
+                    due_day=led.due[pid],
                 )
             )
+
+
+@dataclass(frozen=True)
+class _Trade:
+    """An executed trade as the market phase knows it (agents by index)."""
+
+    side: str
+    customer: int
+    maker: int
+    pid: int
+    unit: float
+    paid: float
+    interior: bool
+    threshold: float | None
+    shortfall: float | None = None
+    wealth: float | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from .engine import DayHook, Outcome, Rules, run
+from .engine import DayHook, DefaultHook, Outcome, Rules, run
 from .ledger import Ledger
 from .market import Market, TradeHook, TradeStats
 from .metrics import day_one_stats, face_totals, ring_delta
@@ -29,16 +29,19 @@ def simulate(
     *,
     on_day_end: DayHook | None = None,
     on_trade: TradeHook | None = None,
+    on_default: DefaultHook | None = None,
 ) -> RunResult:
     """Generate the scenario of ``params`` and run it in ``regime`` ("passive" or "active").
 
-    ``on_day_end(day, ledger)`` is called after every completed day and ``on_trade(record)``
-    after every trade; both are for inspection and must not change the ledger.
+    ``on_day_end(day, ledger)`` is called after every completed day, ``on_trade(record)``
+    after every trade and ``on_default(day, agent)`` for every agent that defaults (under
+    fail-fast: the one whose failure ends the run); all are for inspection and must not
+    change the ledger.
     """
     _check_params(params)
     regime = check_regime(regime)
     return simulate_scenario(
-        generate(params), params, regime, rules_of(params), on_day_end, on_trade
+        generate(params), params, regime, rules_of(params), on_day_end, on_trade, on_default
     )
 
 
@@ -65,6 +68,7 @@ def run_scenario(
     params: ModelParams | None = None,
     on_day_end: DayHook | None = None,
     on_trade: TradeHook | None = None,
+    on_default: DefaultHook | None = None,
 ) -> tuple[RunResult, Ledger]:
     """Run a hand-written scenario; return its metrics and the final books.
 
@@ -82,7 +86,7 @@ def run_scenario(
     regime = check_regime(regime)
     ledger = Ledger(scenario.validate())
     market = _market(ledger, scenario, params or ModelParams(), regime, rules.max_days, on_trade)
-    outcome = run(ledger, rules, market=market, on_day_end=on_day_end)
+    outcome = run(ledger, rules, market=market, on_day_end=on_day_end, on_default=on_default)
     return measure(ledger, outcome, regime, market.finish() if market else None), ledger
 
 
@@ -113,12 +117,14 @@ def simulate_scenario(
     rules: Rules | None = None,
     on_day_end: DayHook | None = None,
     on_trade: TradeHook | None = None,
+    on_default: DefaultHook | None = None,
 ) -> RunResult:
-    """Run a generated scenario (``generate(params)``) in one regime; rules default to params'."""
+    """Run a generated scenario (``generate(params)``) in one regime; rules default to params'.
+    The hooks are :func:`simulate`'s."""
     rules = rules or rules_of(params)
     ledger = Ledger(scenario)
     market = _market(ledger, scenario, params, regime, rules.max_days, on_trade)
-    outcome = run(ledger, rules, market=market, on_day_end=on_day_end)
+    outcome = run(ledger, rules, market=market, on_day_end=on_day_end, on_default=on_default)
     return measure(ledger, outcome, regime, market.finish() if market else None)
 
 

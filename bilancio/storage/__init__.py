@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from bilancio.errors import StoreError  # noqa: E402  (defined below the stores and extras)
-from bilancio.rows import JobRecord, MetricsRecord, RunRecord
+from bilancio.rows import AgentOutcomeRow, JobRecord, MetricsRecord, RunRecord, TradeRow
 
 
 class JobNotFound(StoreError):
@@ -47,8 +47,16 @@ class Store(Protocol):
         """run_id → config_hash of the job's completed runs."""
         ...
 
-    def save_runs(self, runs: Sequence[RunRecord], metrics: Sequence[MetricsRecord]) -> None:
-        """Upsert runs and their metrics together (one batch)."""
+    def save_runs(
+        self,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricsRecord],
+        *,
+        trades: Sequence[TradeRow] = (),
+        outcomes: Sequence[AgentOutcomeRow] = (),
+    ) -> None:
+        """Upsert runs, their metrics and (``record.trades=true``) their trades and agent
+        outcomes together (one batch; one transaction where the store has them)."""
         ...
 
     def finish_job(
@@ -67,6 +75,15 @@ class Store(Protocol):
     def job_cells(self, job_id: str) -> list[dict[str, Any]]:
         """The job's stored ``cell_metrics`` rows in the order they were written ([] when none
         are stored, or the database predates the table)."""
+        ...
+
+    def job_trades(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's ``trades`` rows by job number and sequence ([] when none were recorded,
+        or the database predates the table)."""
+        ...
+
+    def job_agent_outcomes(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's ``agent_outcomes`` rows, by job number, passive first ([] as above)."""
         ...
 
     def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]: ...

@@ -31,7 +31,15 @@ from typing import Any, TypeVar
 
 from bilancio import interrupts
 from bilancio.redaction import redact as redact_text
-from bilancio.rows import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
+from bilancio.rows import (
+    AgentOutcomeRow,
+    JobRecord,
+    MetricsRecord,
+    RunRecord,
+    TradeRow,
+    as_row,
+    now_iso,
+)
 from bilancio.storage import (
     DEFAULT_TIMEOUT,
     JOB_GRID,
@@ -372,14 +380,25 @@ class PostgresStore:
         )
         self._call(lambda conn: _insert(conn, "job_events", [row]))
 
-    def save_runs(self, runs: Sequence[RunRecord], metrics: Sequence[MetricsRecord]) -> None:
+    def save_runs(
+        self,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricsRecord],
+        *,
+        trades: Sequence[TradeRow] = (),
+        outcomes: Sequence[AgentOutcomeRow] = (),
+    ) -> None:
         run_rows = [_encode(as_row(r)) for r in runs]
         metric_rows = [_encode(as_row(m)) for m in metrics]
+        trade_rows = [as_row(t) for t in trades]
+        outcome_rows = [as_row(o) for o in outcomes]
 
         def work(conn: Any) -> None:
             with conn.transaction():
                 _upsert(conn, "runs", run_rows, "run_id")
                 _upsert(conn, "metrics", metric_rows, "run_id")
+                _upsert(conn, "trades", trade_rows, "trade_id")
+                _upsert(conn, "agent_outcomes", outcome_rows, "outcome_id")
 
         self._call(work)
 
@@ -510,9 +529,27 @@ class PostgresStore:
         return {"completed": counts.get("completed", 0), "failed": counts.get("failed", 0)}
 
     def job_cells(self, job_id: str) -> list[dict[str, Any]]:
-        if not self._query("SELECT to_regclass('cell_metrics') IS NOT NULL AS ok")[0]["ok"]:
+        if not self._has_table("cell_metrics"):
             return []  # a database from before migration 008: readers compute the cells
         return self._query("SELECT * FROM cell_metrics WHERE job_id = %s ORDER BY id", (job_id,))
+
+    def job_trades(self, job_id: str) -> list[dict[str, Any]]:
+        if not self._has_table("trades"):
+            return []  # a database from before migration 009: no trades were recorded
+        return self._query(
+            "SELECT * FROM trades WHERE job_id = %s ORDER BY job_num, seq", (job_id,)
+        )
+
+    def job_agent_outcomes(self, job_id: str) -> list[dict[str, Any]]:
+        if not self._has_table("agent_outcomes"):
+            return []
+        return self._query(
+            "SELECT * FROM agent_outcomes WHERE job_id = %s ORDER BY job_num, regime DESC, id",
+            (job_id,),
+        )
+
+    def _has_table(self, name: str) -> bool:
+        return self._query("SELECT to_regclass(%s) IS NOT NULL AS ok", (name,))[0]["ok"]
 
     def job_deltas(self, job_id: str) -> list[dict[str, Any]]:
         return self._query(
@@ -522,13 +559,25 @@ class PostgresStore:
         )
 
     def table(self, name: str) -> list[dict[str, Any]]:
-        if name not in ("jobs", "runs", "metrics", "job_events", "job_metrics", "cell_metrics"):
+        if name not in TABLES:
             raise ValueError(f"unknown table {name!r}")
         return self._query(f"SELECT * FROM {name}")
 
     def close(self) -> None:
         self._watchdog.close()
         self._drop()
+
+
+TABLES = (
+    "jobs",
+    "runs",
+    "metrics",
+    "job_events",
+    "job_metrics",
+    "cell_metrics",
+    "trades",
+    "agent_outcomes",
+)
 
 
 def _encode(row: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bilancio.redaction import redact
-from bilancio.rows import JobRecord, MetricsRecord, RunRecord, as_row, now_iso
+from bilancio.rows import (
+    AgentOutcomeRow,
+    JobRecord,
+    MetricsRecord,
+    RunRecord,
+    TradeRow,
+    as_row,
+    now_iso,
+)
 from bilancio.storage import JOB_GRID, JobBusy, JobNotFound, StoreError
 from bilancio.storage import sqlite_db as sdb
 
@@ -36,6 +44,8 @@ JSON_COLUMNS = {
     "job_events": ("details",),
     "job_metrics": ("raw_summary",),
     "cell_metrics": ("params", "seeds"),
+    "trades": (),
+    "agent_outcomes": (),
 }
 BUSY_TIMEOUT_S = sdb.BUSY_TIMEOUT_S
 URGENT_S = 5.0  # a stopping sweep's last writes wait no longer than this
@@ -170,12 +180,21 @@ class SQLiteStore:
             _insert(db, "job_events", _encode("job_events", {**row, "timestamp": now_iso()}))
 
     @_guarded
-    def save_runs(self, runs: Sequence[RunRecord], metrics: Sequence[MetricsRecord]) -> None:
+    def save_runs(
+        self,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricsRecord],
+        *,
+        trades: Sequence[TradeRow] = (),
+        outcomes: Sequence[AgentOutcomeRow] = (),
+    ) -> None:
         with self._write() as db:
             for run in runs:
                 _upsert(db, "runs", _encode("runs", as_row(run)), key="run_id")
             for m in metrics:
                 _upsert(db, "metrics", _encode("metrics", as_row(m)), key="run_id")
+            _upsert_many(db, "trades", [as_row(t) for t in trades], key="trade_id")
+            _upsert_many(db, "agent_outcomes", [as_row(o) for o in outcomes], key="outcome_id")
 
     @_guarded
     def save_job_metrics(self, job_id: str, row: dict[str, Any]) -> None:
@@ -277,14 +296,37 @@ class SQLiteStore:
 
     @_guarded
     def job_cells(self, job_id: str) -> list[dict[str, Any]]:
-        if not self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cell_metrics'"
-        ).fetchone():
+        if not self._has_table("cell_metrics"):
             return []  # a file from before cell_metrics, opened read-only
         rows = self._db.execute(
             "SELECT * FROM cell_metrics WHERE job_id = ? ORDER BY id", (job_id,)
         )
         return [_decode("cell_metrics", dict(r)) for r in rows]
+
+    @_guarded
+    def job_trades(self, job_id: str) -> list[dict[str, Any]]:
+        if not self._has_table("trades"):
+            return []  # a file from before record.trades, opened read-only
+        rows = self._db.execute(
+            "SELECT * FROM trades WHERE job_id = ? ORDER BY job_num, seq", (job_id,)
+        )
+        return [dict(r) for r in rows]
+
+    @_guarded
+    def job_agent_outcomes(self, job_id: str) -> list[dict[str, Any]]:
+        if not self._has_table("agent_outcomes"):
+            return []
+        rows = self._db.execute(
+            "SELECT * FROM agent_outcomes WHERE job_id = ? ORDER BY job_num, regime DESC, id",
+            (job_id,),
+        )
+        return [_decode("agent_outcomes", dict(r)) for r in rows]
+
+    def _has_table(self, name: str) -> bool:
+        found = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        )
+        return found.fetchone() is not None
 
     @_guarded
     def run_counts(self, job_id: str) -> dict[str, int]:
@@ -334,6 +376,8 @@ def _decode(table: str, row: dict[str, Any]) -> dict[str, Any]:
             row[column] = json.loads(row[column])
     if table == "jobs" and "cloud" in row:
         row["cloud"] = bool(row["cloud"])
+    if table == "agent_outcomes" and "defaulted" in row:
+        row["defaulted"] = bool(row["defaulted"])
     return row
 
 
@@ -352,6 +396,19 @@ def _upsert(db: sqlite3.Connection, table: str, row: dict[str, Any], key: str) -
         f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
         f"ON CONFLICT({key}) DO UPDATE SET {updates}",
         tuple(row.values()),
+    )
+
+
+def _upsert_many(db: sqlite3.Connection, table: str, rows: list[dict[str, Any]], key: str) -> None:
+    """:func:`_upsert` for many rows of the same columns, in one prepared statement."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in (key, "created_at"))
+    db.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT({key}) DO UPDATE SET {updates}",
+        [tuple(r[c] for c in columns) for r in rows],
     )
 
 

@@ -211,8 +211,9 @@ def _set_aside_duplicate_metrics(db: sqlite3.Connection) -> None:
 
 
 # tables a file written before them can be read without: their readers fall back (cells are
-# computed from the runs), and the file gains them the next time a sweep writes into it
-DERIVED_TABLES = ("cell_metrics",)
+# computed from the runs; no trades were recorded), and the file gains them the next time a
+# sweep writes into it
+DERIVED_TABLES = ("cell_metrics", "trades", "agent_outcomes")
 
 
 def check_readable(db: sqlite3.Connection, path: Path) -> None:

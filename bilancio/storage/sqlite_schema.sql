@@ -151,3 +151,50 @@ CREATE TABLE IF NOT EXISTS cell_metrics (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS idx_cell_metrics_cell_id ON cell_metrics(cell_id);
 CREATE INDEX IF NOT EXISTS idx_cell_metrics_job_id ON cell_metrics(job_id);
+
+-- Written only by a sweep with record.trades=true: every trade of its active runs, and every
+-- trader's default status and day in both regimes (sql/009).
+CREATE TABLE IF NOT EXISTS trades (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trade_id TEXT NOT NULL,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    job_id TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+    job_num INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('sell', 'buy')),
+    claim INTEGER NOT NULL,
+    issuer TEXT NOT NULL,
+    due_day INTEGER NOT NULL,
+    seller TEXT NOT NULL,
+    buyer TEXT NOT NULL,
+    venue TEXT NOT NULL CHECK (venue IN ('dealer', 'vbt')),
+    bucket TEXT NOT NULL,
+    unit_price REAL NOT NULL,
+    face REAL NOT NULL,
+    cash REAL NOT NULL,
+    default_prob REAL NOT NULL,
+    threshold REAL,
+    shortfall REAL,
+    wealth REAL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_trades_trade_id ON trades(trade_id);
+CREATE INDEX IF NOT EXISTS idx_trades_job_id ON trades(job_id);
+CREATE INDEX IF NOT EXISTS idx_trades_run_id ON trades(run_id);
+
+CREATE TABLE IF NOT EXISTS agent_outcomes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    outcome_id TEXT NOT NULL,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    job_id TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+    job_num INTEGER NOT NULL,
+    regime TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    defaulted INTEGER NOT NULL,
+    default_day INTEGER,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_agent_outcomes_outcome_id ON agent_outcomes(outcome_id);
+CREATE INDEX IF NOT EXISTS idx_agent_outcomes_job_id ON agent_outcomes(job_id);
+CREATE INDEX IF NOT EXISTS idx_agent_outcomes_run_id ON agent_outcomes(run_id);

@@ -19,9 +19,11 @@ from bilancio.rows import (
     EFFECT_COLUMNS,
     MEAN_COLUMNS,
     METRIC_COLUMNS,
+    AgentOutcomeRow,
     JobRecord,
     MetricsRecord,
     RunRecord,
+    TradeRow,
     as_row,
     now_iso,
 )
@@ -37,6 +39,8 @@ UNIQUE = {  # a unique key of each table, the last key of every paged read's ord
     "job_events": "id",
     "job_metrics": "job_id",
     "cell_metrics": "cell_id",
+    "trades": "trade_id",
+    "agent_outcomes": "outcome_id",
     "bilancio_migrations": "name",
 }
 RETRIES = 6  # backoff 0.1 s doubling: about 6 s in all
@@ -342,9 +346,20 @@ class SupabaseStore:
                 )
             )
 
-    def save_runs(self, runs: Sequence[RunRecord], metrics: Sequence[MetricsRecord]) -> None:
+    def save_runs(
+        self,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricsRecord],
+        *,
+        trades: Sequence[TradeRow] = (),
+        outcomes: Sequence[AgentOutcomeRow] = (),
+    ) -> None:
+        """One request per table and body of up to MAX_BODY bytes; the trades and outcomes
+        follow their runs (their foreign key)."""
         self._upsert("runs", [_encode(as_row(r)) for r in runs], "run_id")
         self._upsert("metrics", [_encode(as_row(m)) for m in metrics], "run_id")
+        self._upsert("trades", [as_row(t) for t in trades], "trade_id")
+        self._upsert("agent_outcomes", [as_row(o) for o in outcomes], "outcome_id")
 
     def finish_job(
         self, job_id: str, status: str, error: str | None, *, owner: str | None = None
@@ -454,6 +469,24 @@ class SupabaseStore:
                 return []  # a project from before migration 008: readers compute the cells
             raise
         return [_decode(r) for r in rows]
+
+    def job_trades(self, job_id: str) -> list[dict[str, Any]]:
+        rows = self._rows_if_table("trades", job_id)
+        return sorted(rows, key=lambda r: (r["job_num"], r["seq"]))
+
+    def job_agent_outcomes(self, job_id: str) -> list[dict[str, Any]]:
+        rows = self._rows_if_table("agent_outcomes", job_id)
+        return sorted(rows, key=lambda r: (r["job_num"], r["regime"] != "passive", r["id"]))
+
+    def _rows_if_table(self, table: str, job_id: str) -> list[dict[str, Any]]:
+        """The job's rows of a table added by a later migration, by id ([] when it is not
+        there: nothing of it was recorded)."""
+        try:
+            return self._select(table, filters={"job_id": job_id}, order=[("id", False)])
+        except StoreError as err:
+            if "PGRST205" in str(err) or "42P01" in str(err):
+                return []
+            raise
 
     def job_runs(self, job_id: str, first_pairs: int | None = None) -> list[dict[str, Any]]:
         runs = self._select(
@@ -566,4 +599,12 @@ FLOAT_COLUMNS = {
     "mean_phi_passive",
     "mean_phi_active",
     *CELL_FLOAT_COLUMNS,
+    # trades
+    "unit_price",
+    "face",
+    "cash",
+    "default_prob",
+    "threshold",
+    "shortfall",
+    "wealth",
 }

@@ -151,7 +151,7 @@ class ForeignSweep:
 
     def start(self) -> None:
         """Check everything, create the job row, start the heartbeat; exit 2 if refused."""
-        from bilancio.config import params_from_config
+        from bilancio.config import params_from_config, record_trades
         from bilancio.model import ParameterError
         from bilancio.sweep.jobrow import fresh_id
         from bilancio.sweep.orchestrate import (
@@ -181,6 +181,7 @@ class ForeignSweep:
             }
             _check_job_id(job.get("id"))
             _check_heartbeat(job.get("heartbeat_seconds"))
+            record_trades(config)
             params = params_from_config(_model_values(config))
             defined = definition(config)
             storage = absolute_storage(OmegaConf.to_container(config.storage, resolve=True), cwd)

@@ -11,14 +11,21 @@ import os
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from bilancio.config import params_from_config
-from bilancio.model import ModelParams, PairResult, generate, simulate_scenario
-from bilancio.rows import MetricsRecord, RunRecord, now_iso, run_id
+from bilancio.config import params_from_config, record_trades
+from bilancio.model import ModelParams, PairResult, TradeRecord, generate, simulate_scenario
+from bilancio.rows import AgentOutcomeRow, MetricsRecord, RunRecord, TradeRow, now_iso, run_id
 from bilancio.storage import Store, StoreError, open_store
-from bilancio.sweep.records import config_hash, metrics_record, public_config, run_record
+from bilancio.sweep.records import (
+    config_hash,
+    metrics_record,
+    outcome_rows,
+    public_config,
+    run_record,
+    trade_rows,
+)
 
 REGIMES = ("passive", "active")
 SAVE_FAILED = "saving results failed"
@@ -75,6 +82,19 @@ class ComputedJob:
     outcome: JobOutcome
     runs: list[RunRecord]
     metrics: list[MetricsRecord]
+    trades: list[TradeRow] = field(default_factory=list)  # record.trades=true only
+    outcomes: list[AgentOutcomeRow] = field(default_factory=list)  # likewise
+
+
+@dataclass
+class Recorded:
+    """What a pair run with ``record.trades=true`` saw besides its metrics."""
+
+    traders: list[str]
+    trades: list[TradeRecord] = field(default_factory=list)  # of the active run
+    default_days: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {regime: {} for regime in REGIMES}
+    )  # regime → agent → the day it defaulted
 
 
 def compute_job(spec: JobSpec) -> ComputedJob:
@@ -83,7 +103,9 @@ def compute_job(spec: JobSpec) -> ComputedJob:
     params: ModelParams | None = None
     try:
         params = params_from_config(spec.config)
-        pair, times = _run_pair(params)
+        # the plain call is the seam tests wrap (a pair that fails or kills its worker)
+        record = record_trades(spec.config)
+        pair, times, recorded = _run_pair(params, record=True) if record else _run_pair(params)
     except Exception as err:  # a bug or bad input: recorded as a failed run, never swallowed
         error = _describe(err)
         outcome = JobOutcome(
@@ -117,7 +139,17 @@ def compute_job(spec: JobSpec) -> ComputedJob:
         pair.trading_effect,
         time.perf_counter() - start,
     )
-    return ComputedJob(outcome, runs, metrics)
+    if recorded is None:
+        return ComputedJob(outcome, runs, metrics)
+    trades = trade_rows(spec.job_id, spec.job_num, recorded.trades)
+    outcomes = [
+        row
+        for regime in REGIMES
+        for row in outcome_rows(
+            spec.job_id, spec.job_num, regime, recorded.traders, recorded.default_days[regime]
+        )
+    ]
+    return ComputedJob(outcome, runs, metrics, trades, outcomes)
 
 
 def save_computed(done: ComputedJob, store: Store) -> JobOutcome:
@@ -128,8 +160,13 @@ def save_computed(done: ComputedJob, store: Store) -> JobOutcome:
 def save_all_computed(done: Sequence[ComputedJob], store: Store) -> list[JobOutcome]:
     """Store the rows of several computed jobs in one write (one request per table for a
     remote store); a store failure is reported in every outcome, not raised."""
+    trades = [t for d in done for t in d.trades]
+    outcomes = [o for d in done for o in d.outcomes]
+    recorded = {"trades": trades, "outcomes": outcomes} if trades or outcomes else {}
     try:
-        store.save_runs([r for d in done for r in d.runs], [m for d in done for m in d.metrics])
+        store.save_runs(
+            [r for d in done for r in d.runs], [m for d in done for m in d.metrics], **recorded
+        )
     except Exception as err:  # the pairs ran but could not be stored: the caller records it
         error = f"{SAVE_FAILED}: {_err_text(err)}"
         return [
@@ -146,15 +183,25 @@ def run_job(spec: JobSpec, store: Store | None = None) -> JobOutcome:
     return save_computed(compute_job(spec), store or store_for(spec.config["storage"]))
 
 
-def _run_pair(params: ModelParams) -> tuple[PairResult, dict[str, float]]:
+def _run_pair(
+    params: ModelParams, record: bool = False
+) -> tuple[PairResult, dict[str, float], Recorded | None]:
+    """The pair, each run's seconds, and (``record``) its trades and default days."""
     scenario = generate(params)
+    recorded = Recorded(list(scenario.agents[: scenario.n_traders])) if record else None
     times: dict[str, float] = {}
     results = {}
     for regime in REGIMES:
+        hooks: dict[str, Any] = {}
+        if recorded is not None:
+            days = recorded.default_days[regime]
+            hooks["on_default"] = lambda day, agent, days=days: days.setdefault(agent, day)
+            if regime == "active":
+                hooks["on_trade"] = recorded.trades.append
         tic = time.perf_counter()
-        results[regime] = simulate_scenario(scenario, params, regime)
+        results[regime] = simulate_scenario(scenario, params, regime, **hooks)
         times[regime] = time.perf_counter() - tic
-    return PairResult(results["passive"], results["active"]), times
+    return PairResult(results["passive"], results["active"]), times, recorded
 
 
 def failure_records(spec: JobSpec, params: ModelParams | None, error: str) -> list[RunRecord]:

@@ -24,6 +24,7 @@ from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf
 
+from bilancio.config import record_trades
 from bilancio.interrupts import Interrupted, deferred, raised_in_this_command, raised_since
 from bilancio.redaction import redact, redact_override
 from bilancio.rows import run_id
@@ -352,9 +353,18 @@ class Sweep:
         store, plan, summary = self.store, self.plan, self.summary
         store.add_event(summary.job_id, "resumed" if resumed else "created", {"jobs": plan.n_jobs})
         todo = self.todo
-        if plan.spec(plan.nums[0]).config["job"].get("skip_completed"):
-            todo, copied = reuse_completed(store, plan, summary.job_id, todo)
-            summary.skipped += copied
+        first = plan.spec(plan.nums[0]).config
+        if first["job"].get("skip_completed"):
+            if record_trades(first):
+                # another job's runs bring no trades into this one: run every pair here
+                print(
+                    "bilancio: record.trades=true: pairs completed by other jobs are run again "
+                    "to record their trades (job.skip_completed reuses nothing)",
+                    file=sys.stderr,
+                )
+            else:
+                todo, copied = reuse_completed(store, plan, summary.job_id, todo)
+                summary.skipped += copied
         store.add_event(
             summary.job_id,
             "started",

@@ -22,7 +22,7 @@ from hydra.core.override_parser.types import Override, Transformer, ValueType
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from bilancio.config import params_from_config, unknown_key_in
+from bilancio.config import params_from_config, record_trades, unknown_key_in
 from bilancio.model import ModelParams, ParameterError
 from bilancio.sweep.job import JobSpec
 from bilancio.sweep.progress import Progress
@@ -372,6 +372,7 @@ def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
 
 def _validate(config: dict[str, Any], overrides: tuple[str, ...]) -> ModelParams:
     try:
+        record_trades(config)
         return params_from_config(config)
     except ParameterError as err:
         raise SweepError(

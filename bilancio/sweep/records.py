@@ -8,13 +8,23 @@ import json
 import math
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import bilancio
-from bilancio.model import MODEL_VERSION, ModelParams, PairResult, RunResult
+from bilancio.model import MODEL_VERSION, ModelParams, PairResult, RunResult, TradeRecord
 from bilancio.redaction import redact, scrub
-from bilancio.rows import MetricsRecord, RunRecord, now_iso, run_id
+from bilancio.rows import (
+    AgentOutcomeRow,
+    MetricsRecord,
+    RunRecord,
+    TradeRow,
+    now_iso,
+    outcome_id,
+    run_id,
+    trade_id,
+)
 
 
 def normalise(value: Any) -> Any:
@@ -147,3 +157,58 @@ def metrics_record(job_id: str, job_num: int, result: RunResult, pair: PairResul
         total_trade_volume=result.trade_volume_cash if active else None,
         raw_metrics=raw,
     )
+
+
+def trade_rows(job_id: str, job_num: int, trades: Sequence[TradeRecord]) -> list[TradeRow]:
+    """The ``trades`` rows of an active run, in the order the trades happened."""
+    rid = run_id(job_id, job_num, "active")
+    stamp = now_iso()
+    return [
+        TradeRow(
+            trade_id=trade_id(rid, seq),
+            run_id=rid,
+            job_id=job_id,
+            job_num=job_num,
+            seq=seq,
+            day=t.day,
+            side=t.side,
+            claim=t.payable,
+            issuer=t.issuer,
+            due_day=t.due_day,
+            seller=t.customer if t.side == "sell" else t.market_maker,
+            buyer=t.market_maker if t.side == "sell" else t.customer,
+            venue=t.venue,
+            bucket=t.bucket,
+            unit_price=t.unit_price,
+            face=t.face,
+            cash=t.cash,
+            default_prob=t.default_prob,
+            threshold=t.threshold,
+            shortfall=t.shortfall,
+            wealth=t.wealth,
+            created_at=stamp,
+        )
+        for seq, t in enumerate(trades)
+    ]
+
+
+def outcome_rows(
+    job_id: str, job_num: int, regime: str, traders: Sequence[str], default_days: dict[str, int]
+) -> list[AgentOutcomeRow]:
+    """One ``agent_outcomes`` row per trader of a run: defaulted or not, and the day."""
+    rid = run_id(job_id, job_num, regime)
+    stamp = now_iso()
+    return [
+        AgentOutcomeRow(
+            outcome_id=outcome_id(rid, agent),
+            run_id=rid,
+            job_id=job_id,
+            job_num=job_num,
+            regime=regime,
+            agent=agent,
+            defaulted=agent in default_days,
+            default_day=default_days.get(agent),
+            created_at=stamp,
+        )
+        for agent in traders
+    ]

@@ -383,11 +383,15 @@ def dry_run_report(options: dict[str, Any], specs: Iterable[JobSpec], count: int
 
 def _save_batch(store: Any, result: list[dict[str, Any]]) -> None:
     """The rows of a whole batch in one write (one transaction for SQLite)."""
-    from bilancio.rows import MetricsRecord, RunRecord
+    from bilancio.rows import AgentOutcomeRow, MetricsRecord, RunRecord, TradeRow
 
+    trades = [TradeRow(**t) for item in result for t in item.get("trades", ())]
+    outcomes = [AgentOutcomeRow(**o) for item in result for o in item.get("agent_outcomes", ())]
+    recorded = {"trades": trades, "outcomes": outcomes} if trades or outcomes else {}
     store.save_runs(
         [RunRecord(**r) for item in result for r in item["runs"]],
         [MetricsRecord(**m) for item in result for m in item["metrics"]],
+        **recorded,
     )
 
 
