@@ -301,3 +301,23 @@ def test_postgres_and_modal_to_supabase_store_the_same_rows(
             for r in mine
         ]
         assert renamed == lite[table], table
+
+
+def test_the_readmes_saved_sellers_query(tmp_path) -> None:
+    """The README's query finds the sellers jobs show --trades counts as saved."""
+    import re as _re
+
+    from .sweep_helpers import REPO as _REPO
+    from .sweep_helpers import bilancio as _bilancio
+    from .sweep_helpers import rows as _rows
+
+    readme = (_REPO / "README.md").read_text()
+    section = readme.split("### Trades and who was saved", 1)[1]
+    query = section.split("```sql\n", 1)[1].split("```", 1)[0]
+    args = ["-m", "kappa=0.5", "mu=1", "seed=1,2,3", "n_agents=50"]
+    args += ["default_handling=expel-agent", "record.trades=true", "job.id=saved"]
+    assert _bilancio(*args, cwd=tmp_path).returncode == 0
+    found = _rows(tmp_path / "bilancio.db", query.strip().rstrip(";"))
+    shown = _bilancio("jobs", "show", "saved", "--trades", cwd=tmp_path).stdout
+    assert len(found) == int(_re.search(r"saved (\d+) \(defaulted in the passive", shown)[1])
+    assert found
