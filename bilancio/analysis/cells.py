@@ -196,8 +196,13 @@ def _sort_key(params: dict[str, Any]) -> tuple:
 def cell_rows(job_id: str, runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One ``cell_metrics`` row per cell of the job's completed pairs, ordered by the cells'
     parameter values."""
+    return cells_of_pairs(job_id, pairs_of(runs))
+
+
+def cells_of_pairs(job_id: str, found: Iterable[Pair]) -> list[dict[str, Any]]:
+    """:func:`cell_rows` of pairs already made by :func:`pairs_of`."""
     groups: dict[str, list[Pair]] = {}
-    for pair in pairs_of(runs):
+    for pair in found:
         groups.setdefault(pair.cell_key, []).append(pair)
     rows = []
     for key, pairs in groups.items():

@@ -6,13 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from bilancio.analysis.cells import cell_rows
-from bilancio.sweep.aggregate import aggregate, pairs_from_runs
+from bilancio.analysis.cells import cell_rows, cells_of_pairs, pairs_of
+from bilancio.sweep.aggregate import PairDeltas, aggregate
 
 
 def summaries(job_id: str, runs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict]]:
-    """(the job_metrics row, the cell_metrics rows) of a job's ``job_runs`` rows."""
-    return aggregate(pairs_from_runs(runs)), cell_rows(job_id, runs)
+    """(the job_metrics row, the cell_metrics rows) of a job's ``job_runs`` rows, its runs
+    paired once for both."""
+    pairs = pairs_of(runs)
+    deltas = [
+        PairDeltas(_num(p.passive.get("delta_total")), _num(p.active.get("delta_total")))
+        for p in pairs
+    ]
+    return aggregate(deltas), cells_of_pairs(job_id, pairs)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def write_summaries(

@@ -58,25 +58,3 @@ def aggregate(pairs: Iterable[PairDeltas]) -> dict[str, Any]:
         "mean_phi_passive": statistics.fmean(1 - p.delta_passive for p in usable),
         "mean_phi_active": statistics.fmean(1 - p.delta_active for p in usable),
     }
-
-
-def pairs_from_runs(runs: Iterable[dict[str, Any]]) -> list[PairDeltas]:
-    """Pairs of completed runs (both regimes completed) from a store's ``job_runs`` rows."""
-    by_job: dict[int, dict[str, dict[str, Any]]] = {}
-    for run in runs:
-        if run["status"] == "completed":
-            by_job.setdefault(run["job_num"], {})[run["regime"]] = run
-    pairs = []
-    for num in sorted(by_job):
-        both = by_job[num]
-        if "passive" in both and "active" in both:
-            pairs.append(
-                PairDeltas(
-                    _num(both["passive"]["delta_total"]), _num(both["active"]["delta_total"])
-                )
-            )
-    return pairs
-
-
-def _num(value: Any) -> float | None:
-    return None if value is None else float(value)
