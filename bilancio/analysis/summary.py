@@ -39,12 +39,18 @@ def write_summaries(
     return {"row": row, "cells": cells, "runs": runs}
 
 
-def job_cells(store: Any, job_id: str, job: dict[str, Any] | None = None) -> tuple[list, bool]:
+def job_cells(
+    store: Any,
+    job_id: str,
+    job: dict[str, Any] | None = None,
+    runs: list[dict[str, Any]] | None = None,
+) -> tuple[list, bool]:
     """The job's cells and whether they are the stored ones: a finished job's stored rows; for
-    a job still running, or one written before cell_metrics existed, computed from its runs."""
+    a job still running, or one written before cell_metrics existed, computed from its runs
+    (``runs``, when the caller has read them already)."""
     status = (job or {}).get("status")
     if status != "running":
         stored = store.job_cells(job_id)
         if stored:
             return stored, True
-    return cell_rows(job_id, store.job_runs(job_id)), False
+    return cell_rows(job_id, store.job_runs(job_id) if runs is None else runs), False

@@ -133,9 +133,10 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     # a short lease (heartbeat_seconds=0.5 gives 3 s)
     status = shown_status(job)
     note = running_note(job) if job["status"] == "running" else None
-    cells, stored = job_cells(store, args.job_id, job)
     want_runs = args.pairs or args.json or (job.get("failed_runs") or 0) > 0
-    runs = store.job_runs(args.job_id) if want_runs else []
+    runs = store.job_runs(args.job_id) if want_runs else None
+    cells, stored = job_cells(store, args.job_id, job, runs)
+    runs = runs or []
     trades = _trade_summary(store, args.job_id) if args.trades else None
     if args.json:
         shown = {"job": job, "cells": json_ready(cells), "runs": runs}
