@@ -395,9 +395,16 @@ def test_compute_aggregate_metrics_and_health_check(supabase_env, migrated_url, 
     assert all("KEY-" not in str(v) for v in report.values())  # names only, never values
 
 
-def test_deployed_mode_refuses_another_code_version(in_process, monkeypatch, capsys) -> None:
+def test_deployed_mode_refuses_another_code_version(
+    in_process, monkeypatch, capsys, tmp_path
+) -> None:
+    from bilancio.sweep.records import code_version
+
+    deployed = ["storage=sqlite", "hydra.launcher.mode=deployed"]
+    # the same code deployed: the check passes, and the job says which code computed it
+    assert in_process("-m", "kappa=0.5", *LOCAL, *deployed, "job.id=same") == 0
     monkeypatch.setattr(worker, "health", lambda: {**_real_health(), "code_version": "0.1.0"})
-    code = in_process("-m", "kappa=0.5", *LOCAL, "storage=sqlite", "hydra.launcher.mode=deployed")
+    code = in_process("-m", "kappa=0.5", *LOCAL, *deployed, "job.id=other")
     assert code == 2
     err = capsys.readouterr().err
     assert "deployed app runs bilancio 0.1.0" in err and "modal deploy" in err
@@ -405,11 +412,17 @@ def test_deployed_mode_refuses_another_code_version(in_process, monkeypatch, cap
         "-m",
         "kappa=0.5",
         *LOCAL,
-        "storage=sqlite",
-        "hydra.launcher.mode=deployed",
+        *deployed,
         "hydra.launcher.allow_version_mismatch=true",
+        "job.id=allowed",
     )
     assert code == 0
+    versions = rows(tmp_path / "bilancio.db", "SELECT job_id, code_version FROM jobs ORDER BY 1")
+    # the deployed app's version, not this checkout's: the deployed code computed the runs
+    assert versions == [
+        {"job_id": "allowed", "code_version": "0.1.0"},
+        {"job_id": "same", "code_version": code_version()},
+    ]
 
 
 _REAL_HEALTH = worker.health

@@ -15,8 +15,17 @@ from bilancio.sweep import lease
 from bilancio.sweep.records import code_version, public_config
 
 
-def job_record(plan: Any, config: DictConfig, job_id: str, owner: str, beat: float) -> JobRecord:
-    """The jobs row of a sweep about to start: what was swept, how, by which code and process."""
+def job_record(
+    plan: Any,
+    config: DictConfig,
+    job_id: str,
+    owner: str,
+    beat: float,
+    version: str | None = None,
+) -> JobRecord:
+    """The jobs row of a sweep about to start: what was swept, how, by which code and process.
+    ``version``: the code that computes the runs when it is not this process's (a deployed
+    Modal app)."""
     base = OmegaConf.to_container(config, resolve=False)
     base.pop("hydra", None)
     first = plan.first
@@ -34,7 +43,7 @@ def job_record(plan: Any, config: DictConfig, job_id: str, owner: str, beat: flo
         total_runs=2 * plan.n_jobs,
         overrides=[redact_override(o) for o in plan.overrides],
         config=public_config(base),
-        code_version=code_version(),
+        code_version=version or code_version(),
         description=description,
         lease_owner=owner,
         lease_expires_at=lease.expires_at(lease.lease_seconds(beat)),

@@ -301,7 +301,14 @@ class Sweep:
         try:
             with deferred():  # the row and the knowledge that it exists go together
                 resumed = not store.create_job(
-                    job_record(self.plan, self.config, job_id, self.owner, self.beat),
+                    job_record(
+                        self.plan,
+                        self.config,
+                        job_id,
+                        self.owner,
+                        self.beat,
+                        getattr(self.launcher, "code_version", None),
+                    ),
                     expected_owner=existing.get("lease_owner") if existing else None,
                 )
                 written = True

@@ -236,9 +236,11 @@ def _start(options: dict[str, Any]) -> Any:
         raise LaunchRefused(modal_failure(err, options)) from None
 
 
-def preflight(options: dict[str, Any], storage: dict[str, Any]) -> Any:
+def preflight(options: dict[str, Any], storage: dict[str, Any]) -> tuple[Any, str | None]:
     """Every problem that would make the sweep fail remotely, found before anything runs,
-    cheapest first. Returns the started executor for the launch (None for a dry run)."""
+    cheapest first. Returns the started executor for the launch (None for a dry run) and, in
+    deployed mode, the code version of the deployed app, which computes the runs (None when it
+    is this checkout's: an ephemeral app is built from it)."""
     remote = options.get("executor", "modal") == "modal" and not options.get("dry_run")
     if remote and not _logged_in():
         raise LaunchRefused(
@@ -246,20 +248,26 @@ def preflight(options: dict[str, Any], storage: dict[str, Any]) -> Any:
             "MODAL_TOKEN_ID and MODAL_TOKEN_SECRET), then run the sweep again."
         )
     if options.get("dry_run"):
-        return None
+        return None, None
     if storage.get("backend") == "supabase":
         _check_local_supabase()  # this process writes the job row: its key first, and cheaply
     executor = _start(options)
+    version = None
     try:
         if storage.get("backend") == "supabase" or options["mode"] == "deployed":
-            _check_remote(executor, options, storage)
+            report = _check_remote(executor, options, storage)
+            if options["mode"] == "deployed":
+                version = report.get("code_version")
     except BaseException:
         executor.close()
         raise
-    return executor
+    return executor, version
 
 
-def _check_remote(executor: Any, options: dict[str, Any], storage: dict[str, Any]) -> None:
+def _check_remote(
+    executor: Any, options: dict[str, Any], storage: dict[str, Any]
+) -> dict[str, Any]:
+    """The health report, once every check of it has passed."""
     try:
         report = executor.health()
     except Exception as err:
@@ -277,7 +285,7 @@ def _check_remote(executor: Any, options: dict[str, Any], storage: dict[str, Any
                 "hydra.launcher.allow_version_mismatch=true."
             )
     if storage.get("backend") != "supabase":
-        return  # results come back and are written here
+        return report  # results come back and are written here
     keys = set(report.get("secret_keys_present", []))
     if "BILANCIO_SUPABASE_URL" not in keys or not keys & {
         "BILANCIO_SUPABASE_SERVICE_KEY",
@@ -308,6 +316,7 @@ def _check_remote(executor: Any, options: dict[str, Any], storage: dict[str, Any
             "BILANCIO_SUPABASE_SERVICE_KEY to the secret: `modal secret create supabase --force "
             "BILANCIO_SUPABASE_URL=... BILANCIO_SUPABASE_SERVICE_KEY=...`."
         )
+    return report
 
 
 def _check_local_supabase() -> None:

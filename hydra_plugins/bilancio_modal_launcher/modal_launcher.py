@@ -17,6 +17,9 @@ class ModalLauncher(Launcher):
         self.dry_run = bool(options.get("dry_run"))
         self.config: DictConfig | None = None
         self._executor: Any = None  # started by the preflight, used by the launch
+        # the deployed app's code version (mode=deployed), recorded as the job's: it computes
+        # the runs, even where allow_version_mismatch lets it differ from this checkout
+        self.code_version: str | None = None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -64,7 +67,7 @@ class ModalLauncher(Launcher):
     def preflight(self, storage: dict[str, Any]) -> None:
         from . import _core
 
-        self._executor = _core.preflight(self.options, storage)
+        self._executor, self.code_version = _core.preflight(self.options, storage)
 
     def release(self) -> None:
         """Stop what the preflight started if the sweep ended without launching it."""
