@@ -31,28 +31,51 @@ def postgres_server(tmp_path_factory):
     server.cleanup()
 
 
-@pytest.fixture
-def postgres_url(postgres_server, request) -> str:
-    """A fresh, empty database on the session's server; its URL."""
+def _database(server, request, template: str = "template1"):
+    """A fresh database on the session's server, copied from ``template``, dropped after the
+    test. FILE_COPY copies the template's files (PostgreSQL 15+ logs every block instead by
+    default: about 110 ms and 8 MB of WAL per database here, against 70 ms); dropping keeps the
+    server's folder small, whose removal at the session's end took 18 s for 150 databases."""
     import re
     import uuid
 
     import psycopg
 
     name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40] + uuid.uuid4().hex[:6]
-    admin = postgres_server.get_uri()
+    admin = server.get_uri()
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return postgres_server.get_uri(name)
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+    yield server.get_uri(name)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
-def migrated_url(postgres_url) -> str:
+def postgres_url(postgres_server, request):
+    """A fresh, empty database on the session's server; its URL."""
+    yield from _database(postgres_server, request)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres_server) -> str:
+    """A database with every migration applied, copied for each test that needs one (copying
+    takes about 100 ms, migrating about 240 ms)."""
+    import psycopg
+
     from bilancio.storage import migrations
 
-    with migrations.connect(postgres_url) as conn:
+    name = "bilancio_migrated"
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
+    with migrations.connect(postgres_server.get_uri(name)) as conn:
         migrations.migrate(conn)
-    return postgres_url
+    return name
+
+
+@pytest.fixture
+def migrated_url(postgres_server, migrated_template, request):
+    """A fresh database with every migration applied; its URL."""
+    yield from _database(postgres_server, request, migrated_template)
 
 
 # -- Supabase: the real supabase client against a PostgREST-compatible test server ------------
