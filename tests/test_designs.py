@@ -93,3 +93,133 @@ def test_saltelli_is_salibs_sample() -> None:
 def test_bad_designs_say_what_is_allowed(call, message: str) -> None:
     with pytest.raises(DesignError, match=message):
         call()
+
+
+# -- real sweeps -------------------------------------------------------------------------------
+
+LHS = [
+    "-m",
+    "mu=0,1",
+    "kappa=tag(log, interval(0.2,5))",
+    "concentration=interval(0.2,5)",
+    "seed=range(1,3)",
+    "hydra.sweeper.design=lhs",
+    "hydra.sweeper.samples=6",
+    "hydra.sweeper.design_seed=4",
+    "n_agents=12",
+    "job.id=lhs",
+]
+
+
+def test_an_lhs_sweep_crosses_its_points_with_lists_and_seeds(tmp_path) -> None:
+    from .sweep_helpers import bilancio, rows
+
+    done = bilancio(*LHS, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    db = tmp_path / "bilancio.db"
+    runs = rows(
+        db, "SELECT job_num, kappa, concentration, mu, seed FROM runs WHERE regime='active'"
+    )
+    assert len(runs) == 6 * 2 * 2  # points × μ × seeds
+    points_stored = sorted({(r["kappa"], r["concentration"]) for r in runs})
+    assert len(points_stored) == 6
+    for combo in {(r["mu"], r["seed"]) for r in runs}:  # every point with every μ and seed
+        assert (
+            sorted((r["kappa"], r["concentration"]) for r in runs if (r["mu"], r["seed"]) == combo)
+            == points_stored
+        )
+    # the definition: one point in each of the 6 strata of each range (κ's on the log scale)
+    for index, (low, high, log) in enumerate([(0.2, 5.0, True), (0.2, 5.0, False)]):
+        scale = math.log10 if log else (lambda x: x)
+        strata = sorted(
+            min(int((scale(p[index]) - scale(low)) / (scale(high) - scale(low)) * 6), 5)
+            for p in points_stored
+        )
+        assert strata == list(range(6))
+    # the same command resumes; another design seed is another sweep, refused
+    again = bilancio(*LHS, cwd=tmp_path)
+    assert again.returncode == 0 and "24 already done" in again.stderr
+    other = bilancio(*LHS, "hydra.sweeper.design_seed=5", cwd=tmp_path)
+    assert other.returncode == 2 and "other parameters" in other.stderr
+    assert len(rows(db, "SELECT 1 FROM runs")) == 48
+    # a rerun reproduces every run from the stored values, without drawing
+    rerun = bilancio("rerun", "lhs", cwd=tmp_path)
+    assert rerun.returncode == 0 and "48/48 runs identical" in rerun.stdout, rerun.stderr
+
+
+def test_a_sobol_sweep_stores_scipys_points(tmp_path) -> None:
+    from scipy.stats import qmc
+
+    from .sweep_helpers import bilancio, rows
+
+    done = bilancio(
+        "-m",
+        "kappa=interval(0.25,4)",
+        "hydra.sweeper.design=sobol",
+        "hydra.sweeper.samples=8",
+        "hydra.sweeper.design_seed=9",
+        "n_agents=12",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "power of 2" not in done.stderr
+    stored = [
+        r["kappa"]
+        for r in rows(
+            tmp_path / "bilancio.db",
+            "SELECT kappa FROM runs WHERE regime='passive' ORDER BY job_num",
+        )
+    ]
+    expected = 0.25 + qmc.Sobol(d=1, scramble=True, rng=9).random(8)[:, 0] * (4 - 0.25)
+    np.testing.assert_allclose(stored, expected, rtol=1e-12)
+    odd = bilancio(
+        "-m", "kappa=interval(0.25,4)", "hydra.sweeper.design=sobol", "hydra.sweeper.samples=3",
+        "n_agents=12", "job.id=odd", cwd=tmp_path,
+    )  # fmt: skip
+    assert odd.returncode == 0, odd.stderr
+    assert "warning: hydra.sweeper.design=sobol: The balance properties of Sobol' points" in (
+        odd.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["kappa=interval(0.2,5)"], "Sample the range with hydra.sweeper.design=lhs"),
+        (
+            ["kappa=interval(0.2,5)", "hydra.sweeper.design=lhs"],
+            "invalid hydra.sweeper.samples=None",
+        ),
+        (
+            ["kappa=0.5,1", "hydra.sweeper.samples=3"],
+            "hydra.sweeper.samples=3 needs a sampled design",
+        ),
+        (
+            ["kappa=interval(0.2,5)", "hydra.sweeper.design=latin"],
+            "allowed 'grid', 'lhs', 'sobol', 'saltelli'",
+        ),
+    ],
+)
+def test_bad_design_settings_are_refused_before_anything_runs(tmp_path, args, message) -> None:
+    from .sweep_helpers import bilancio
+
+    done = bilancio("-m", *args, cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "bilancio.db").exists()
+
+
+def test_the_lhs_experiment_runs_at_a_tiny_size(tmp_path) -> None:
+    from .sweep_helpers import bilancio, rows
+
+    done = bilancio(
+        "+experiments=lhs_liquidity",
+        "hydra.sweeper.samples=3",
+        "seed=1",
+        "n_agents=12",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    runs = rows(tmp_path / "bilancio.db", "SELECT kappa, concentration, mu FROM runs")
+    assert len(runs) == 3 * 2 * 2  # 3 points × μ ∈ {0, 1} × 2 regimes
+    assert all(0.2 <= r["kappa"] <= 5 and 0.2 <= r["concentration"] <= 5 for r in runs)
+    assert "cells: 6 cells (κ × c × μ)" in done.stdout

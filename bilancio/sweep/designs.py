@@ -7,8 +7,8 @@ The points come from ``scipy.stats.qmc`` (``LatinHypercube``, ``Sobol``) and fro
 sampler. Drawing is deterministic in the design's seed; the drawn points are what a job stores,
 so a rerun never draws again.
 
-Not yet wired into the sweeper: ``hydra.sweeper.design`` is the next step (see
-docs/decisions.md, "Designs (issue 14)").
+The sweeper's ``hydra.sweeper.design`` (``plan.py``) turns the points into one axis of the
+sweep, crossed with the lists, ``range()`` and ``seed``.
 """
 
 from __future__ import annotations
