@@ -37,7 +37,13 @@ def _jobs(db: Path) -> list[dict]:
 def test_the_top_level_experiments_folder_is_the_shipped_one() -> None:
     # edited at the top level, shipped inside the package: one set of files, not two copies
     assert (REPO / "experiments").resolve() == (REPO / "bilancio/conf/experiments").resolve()
-    assert SHIPPED == ["balanced_grid", "optimise_effect", "quickstart", "seed_smoke"]
+    assert SHIPPED == [
+        "balanced_grid",
+        "lhs_liquidity",
+        "optimise_effect",
+        "quickstart",
+        "seed_smoke",
+    ]
 
 
 def test_the_readmes_first_command_shows_an_answer(tmp_path: Path) -> None:
@@ -88,7 +94,10 @@ def test_an_unknown_experiment_is_refused_with_the_list_and_where_it_looked(
     assert result.returncode == 2
     message = result.stderr.strip()
     assert "invalid experiments=nosuch" in message
-    assert "allowed balanced_grid, mine, optimise_effect, quickstart, seed_smoke" in message
+    assert (
+        "allowed balanced_grid, lhs_liquidity, mine, optimise_effect, quickstart, seed_smoke"
+        in message
+    )
     assert str(tmp_path / "experiments") in message and "pkg://bilancio.conf" in message
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "bilancio.db").exists()
@@ -128,6 +137,7 @@ def test_help_lists_the_experiments_group(tmp_path: Path) -> None:
     group = result.stdout.split("\nexperiments:", 1)[1].split("\n", 1)[0]
     assert group.split() == [
         "balanced_grid,",
+        "lhs_liquidity,",
         "mine,",
         "optimise_effect,",
         "quickstart,",
@@ -153,6 +163,7 @@ def test_completion_offers_groups_not_the_current_directory(tmp_path: Path) -> N
     offered = _complete("bilancio +experiments=", tmp_path)
     assert offered == [
         "+experiments=balanced_grid",
+        "+experiments=lhs_liquidity",
         "+experiments=mine",
         "+experiments=optimise_effect",
         "+experiments=quickstart",
@@ -227,7 +238,8 @@ def test_the_installed_wheel_runs_experiments_from_a_temporary_directory(
     refused = run("+experiments=nosuch")
     assert (
         refused.returncode == 2
-        and "allowed balanced_grid, optimise_effect, quickstart, seed_smoke" in refused.stderr
+        and "allowed balanced_grid, lhs_liquidity, optimise_effect, quickstart, seed_smoke"
+        in refused.stderr
     )
     assert "experiments:" in run("--help").stdout
     # the wheel's plain install has no cluster extra: SLURM says how to get it
@@ -235,3 +247,11 @@ def test_the_installed_wheel_runs_experiments_from_a_temporary_directory(
     assert slurm.returncode == 2 and "Traceback" not in slurm.stderr
     assert "hydra/launcher=submitit_slurm is a Hydra plugin that is not installed" in slurm.stderr
     assert "pip install 'bilancio[cluster]'" in slurm.stderr
+    # nor the designs extra: a Saltelli design says how to get SALib; LHS needs only scipy
+    saltelli = run("-m", "kappa=interval(0.2,5)", "hydra.sweeper.design=saltelli",
+                   "hydra.sweeper.samples=2")  # fmt: skip
+    assert saltelli.returncode == 2 and "Traceback" not in saltelli.stderr
+    assert "pip install 'bilancio[designs]'" in saltelli.stderr
+    lhs = run("-m", "kappa=interval(0.2,5)", "hydra.sweeper.design=lhs", "hydra.sweeper.samples=2",
+              "n_agents=12", "job.id=lhs")  # fmt: skip
+    assert lhs.returncode == 0, lhs.stderr

@@ -84,6 +84,7 @@ def run_sweep(
     swept: list[str],
     max_pairs: int | None = None,
     batch_size: int | None = None,
+    design: dict[str, Any] | None = None,
 ) -> list[list[JobReturn]]:
     try:
         if batch_size is not None and (
@@ -98,7 +99,9 @@ def run_sweep(
 
             plan = plan_rerun(config, swept)
         else:
-            plan = plan_sweep(config, hydra_context.config_loader, swept, max_pairs=max_pairs)
+            plan = plan_sweep(
+                config, hydra_context.config_loader, swept, max_pairs=max_pairs, design=design
+            )
         from bilancio.sweep.foreign import check_objective
 
         check_objective(OmegaConf.select(config, "objective"))

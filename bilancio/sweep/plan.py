@@ -38,10 +38,18 @@ class SweepError(ValueError):
 @dataclass(frozen=True)
 class _Axis:
     key: str
-    values: list[Any]  # typed, as parsed
-    strings: list[str]  # as they appear in the job's override list
+    values: list[Any]  # typed, as parsed; for a design's points: each a tuple of (key, value)
+    strings: list[str]  # as they appear in the job's override list (a point: several, spaced)
     structural: bool
     source: str  # the override as the user wrote it
+    point: bool = False  # the points of a sampled design: several keys per value
+
+    def settings(self, i: int) -> list[tuple[str, Any]]:
+        """The (key, value) pairs that value ``i`` of this axis sets."""
+        return list(self.values[i]) if self.point else [(self.key, self.values[i])]
+
+    def overrides(self, i: int) -> list[str]:
+        return self.strings[i].split(" ") if self.point else [self.strings[i]]
 
 
 class SweepPlan:
@@ -79,7 +87,7 @@ class SweepPlan:
 
     def overrides_of(self, num: int) -> tuple[str, ...]:
         choice = self._choice(num)
-        return tuple(a.strings[i] for a, i in zip(self._axes, choice, strict=True))
+        return tuple(s for a, i in zip(self._axes, choice, strict=True) for s in a.overrides(i))
 
     def spec(self, num: int) -> JobSpec:
         choice = self._choice(num)
@@ -91,7 +99,10 @@ class SweepPlan:
             self._bases[structural] = composed
         base, typed, hydra = self._bases[structural]
         values = [
-            (a.key, a.values[i]) for a, i in zip(axes, choice, strict=True) if not a.structural
+            kv
+            for a, i in zip(axes, choice, strict=True)
+            if not a.structural
+            for kv in a.settings(i)
         ]
         if base is None or any(_interpolates(v) for _, v in values):
             # interpolations: resolve each job's config on its own, ${hydra:...} against the
@@ -105,7 +116,7 @@ class SweepPlan:
                 if memo not in self._checked:
                     self._checked[memo] = _checked_value(typed, key, value)
                 _set(config, key, self._checked[memo])
-        overrides = tuple(a.strings[i] for a, i in zip(axes, choice, strict=True))
+        overrides = self.overrides_of(num)
         job_id = self.bind.get("job_id", "")
         if self.bind:
             config["job"] = {**config["job"], "id": job_id, "num": num}
@@ -135,16 +146,21 @@ class SweepPlan:
 
 
 def plan_sweep(
-    master: DictConfig, config_loader: Any, swept: list[str], max_pairs: int | None = None
+    master: DictConfig,
+    config_loader: Any,
+    swept: list[str],
+    max_pairs: int | None = None,
+    design: dict[str, Any] | None = None,
 ) -> SweepPlan:
     """Plan the sweep and validate every job's config; raises SweepError on any bad value, on
-    an empty sweep and on one larger than ``max_pairs``."""
+    an empty sweep and on one larger than ``max_pairs``. ``design``: the sweeper's design,
+    samples and design_seed (None: the grid)."""
     parser = OverridesParser.create(config_loader=config_loader)
     try:
         parsed = parser.parse_overrides(swept)
     except Exception as err:  # Hydra's parser raises several types; all mean a malformed override
         raise SweepError(f"cannot parse the overrides: {err}") from err
-    axes = _axes(parsed, config_loader)
+    axes = _axes(parsed, config_loader, _design(design))
     _check_size(axes, max_pairs, master)
     plan = SweepPlan(master, config_loader, axes, list(swept))
     checking = None
@@ -168,17 +184,60 @@ def plan_sweep(
     return plan
 
 
-def _axes(parsed: list[Override], config_loader: Any) -> list[_Axis]:
-    """One axis per key, in first-seen order; a repeated key replaces the earlier values."""
+def _design(design: dict[str, Any] | None) -> dict[str, Any]:
+    """The sweeper's design settings, checked: named setting, value and what is allowed."""
+    from bilancio.sweep.designs import DESIGNS
+
+    d = {"design": "grid", "samples": None, "design_seed": 0, **(design or {})}
+    if d["design"] not in DESIGNS:
+        raise SweepError(
+            f"invalid hydra.sweeper.design={d['design']!r}: allowed "
+            + ", ".join(map(repr, DESIGNS))
+        )
+    seed = d["design_seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SweepError(f"invalid hydra.sweeper.design_seed={seed!r}: allowed an integer >= 0")
+    samples = d["samples"]
+    if d["design"] == "grid":
+        if samples is not None:
+            raise SweepError(
+                f"hydra.sweeper.samples={samples!r} needs a sampled design: "
+                "hydra.sweeper.design=lhs, sobol or saltelli (the grid crosses every list)"
+            )
+    elif isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise SweepError(
+            f"invalid hydra.sweeper.samples={samples!r}: hydra.sweeper.design={d['design']} "
+            "needs the number of points, an integer >= 1"
+        )
+    return d
+
+
+def _axes(parsed: list[Override], config_loader: Any, design: dict[str, Any]) -> list[_Axis]:
+    """One axis per key, in first-seen order; a repeated key replaces the earlier values. The
+    ranges of a sampled design become one axis of drawn points, where the first range was."""
+    from bilancio.sweep.designs import DesignError, range_of
+
     axes: dict[str, _Axis] = {}
+    ranges: dict[str, Any] = {}
+    sampled = design["design"] != "grid"
     for o in parsed:
         element = o.get_key_element()  # the key with its +, ++ or ~ prefix and @package
         if o.value_type == ValueType.INTERVAL_SWEEP:
-            raise SweepError(
-                f"{o.input_line} is a continuous range, and the bilancio sweeper's grid needs "
-                f"values: a list ({o.key_or_group}=0.5,1,2) or range(start,stop,step). "
-                "interval() is for sampling sweepers such as hydra/sweeper=optuna"
-            )
+            if not sampled:
+                raise SweepError(
+                    f"{o.input_line} is a continuous range, and the grid needs values: a list "
+                    f"({o.key_or_group}=0.5,1,2) or range(start,stop,step). Sample the range "
+                    "with hydra.sweeper.design=lhs, sobol or saltelli and hydra.sweeper.samples="
+                    "N, or use a sampling sweeper such as hydra/sweeper=optuna"
+                )
+            try:
+                ranges[element] = range_of(o)
+            except DesignError as err:
+                raise SweepError(str(err)) from None
+            axes.setdefault("(design)", None)  # the points go where the first range was
+            axes.pop(element, None)
+            continue
+        ranges.pop(element, None)
         # the job's override strings as Hydra's BasicSweeper writes them (quotes kept), and the
         # values as Hydra reads them back when it composes a job (a quoted string is its text)
         if o.is_sweep_override():
@@ -199,7 +258,26 @@ def _axes(parsed: list[Override], config_loader: Any) -> list[_Axis]:
             or bool(config_loader.get_group_options(o.key_or_group))
         )
         axes[element] = _Axis(o.key_or_group, values, strings, structural, o.input_line)
+    if sampled:
+        axes["(design)"] = _points_axis(design, list(ranges.values()))
     return list(axes.values())
+
+
+def _points_axis(design: dict[str, Any], ranges: list[Any]) -> _Axis:
+    """The drawn points of a sampled design as one axis (each value sets every range's key)."""
+    from bilancio.sweep.designs import DesignError, points
+
+    name = design["design"]
+    try:
+        drawn, said = points(name, ranges, design["samples"], design["design_seed"])
+    except DesignError as err:
+        raise SweepError(str(err)) from None
+    for warning in said:
+        print(f"bilancio: warning: hydra.sweeper.design={name}: {warning}", file=sys.stderr)
+    values = [tuple(p.items()) for p in drawn]
+    strings = [" ".join(f"{k}={v!r}" for k, v in p.items()) for p in drawn]
+    source = " ".join(f"{r.key}=interval({r.low},{r.high})" for r in ranges)
+    return _Axis("(design)", values, strings, False, f"design={name} {source}", point=True)
 
 
 def _hydra_value(element: Any) -> Any:

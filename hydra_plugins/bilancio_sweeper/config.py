@@ -14,6 +14,12 @@ class BilancioSweeperConf:
     # pairs per Hydra job when a generic Hydra launcher runs the sweep (joblib, submitit,
     # SLURM); null: a few seconds of work each, as measured on a few pairs (at most 500)
     batch_size: int | None = None
+    # grid (cross every list), or a sampled design over the interval(a,b) ranges: lhs (Latin
+    # hypercube), sobol (scrambled Sobol'), saltelli (SALib; samples·(2D+2) points); the drawn
+    # points are crossed with the lists, range() and seed
+    design: str = "grid"
+    samples: int | None = None  # points of a sampled design (the N of saltelli)
+    design_seed: int = 0  # the sampler's seed: the same seed draws the same points
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="bilancio", node=BilancioSweeperConf)

@@ -18,9 +18,13 @@ class BilancioSweeper(Sweeper):
         params: dict[str, str] | None = None,
         max_pairs: int | None = 1_000_000,
         batch_size: int | None = None,
+        design: str = "grid",
+        samples: int | None = None,
+        design_seed: int = 0,
     ) -> None:
         self.params = dict(params or {})
         self.max_pairs, self.batch_size = max_pairs, batch_size
+        self.design = {"design": design, "samples": samples, "design_seed": design_seed}
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Launcher | None = None
@@ -47,4 +51,5 @@ class BilancioSweeper(Sweeper):
             swept,
             max_pairs=self.max_pairs,
             batch_size=self.batch_size,
+            design=self.design,
         )
