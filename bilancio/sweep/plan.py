@@ -212,10 +212,14 @@ def _design(design: dict[str, Any] | None) -> dict[str, Any]:
     return d
 
 
-def _axes(parsed: list[Override], config_loader: Any, design: dict[str, Any]) -> list[_Axis]:
+def _axes(
+    parsed: list[Override], config_loader: Any, design: dict[str, Any] | None = None
+) -> list[_Axis]:
     """One axis per key, in first-seen order; a repeated key replaces the earlier values. The
     ranges of a sampled design become one axis of drawn points, where the first range was."""
     from bilancio.sweep.designs import DesignError, range_of
+
+    design = design or _design(None)
 
     axes: dict[str, _Axis] = {}
     ranges: dict[str, Any] = {}
