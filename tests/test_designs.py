@@ -3,6 +3,7 @@ scipy.stats.qmc and SALib called directly, not against bilancio's own output."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -121,6 +122,10 @@ def test_an_lhs_sweep_crosses_its_points_with_lists_and_seeds(tmp_path) -> None:
         db, "SELECT job_num, kappa, concentration, mu, seed FROM runs WHERE regime='active'"
     )
     assert len(runs) == 6 * 2 * 2  # points × μ × seeds
+    (job,) = rows(db, "SELECT overrides FROM jobs")
+    assert "hydra.sweeper.design=lhs hydra.sweeper.samples=6 hydra.sweeper.design_seed=4" in (
+        " ".join(json.loads(job["overrides"]))
+    )  # what jobs show and the report's config block print
     points_stored = sorted({(r["kappa"], r["concentration"]) for r in runs})
     assert len(points_stored) == 6
     for combo in {(r["mu"], r["seed"]) for r in runs}:  # every point with every μ and seed

@@ -160,9 +160,13 @@ def plan_sweep(
         parsed = parser.parse_overrides(swept)
     except Exception as err:  # Hydra's parser raises several types; all mean a malformed override
         raise SweepError(f"cannot parse the overrides: {err}") from err
-    axes = _axes(parsed, config_loader, _design(design))
+    design = _design(design)
+    axes = _axes(parsed, config_loader, design)
     _check_size(axes, max_pairs, master)
-    plan = SweepPlan(master, config_loader, axes, list(swept))
+    said = list(swept)
+    if design["design"] != "grid":  # the job row says how its points were drawn
+        said += [f"hydra.sweeper.{k}={design[k]}" for k in ("design", "samples", "design_seed")]
+    plan = SweepPlan(master, config_loader, axes, said)
     checking = None
     if plan.n_jobs > LARGE_SWEEP:
         checking = Progress(plan.n_jobs, label="jobs checked", count_failures=False)
