@@ -172,10 +172,15 @@ class SupabaseStore:
         return {"can_write": can_write, "migrations_missing": missing}
 
     def _call_once(self, question: Callable[[], bool]) -> bool:
-        """A read asked while retrying: its own failure counts as not knowing (False)."""
+        """A read asked while retrying: its own failure of the kinds the retry loop retries
+        counts as not knowing (False), and the request is retried, whose own failure is then
+        reported. Anything else (a defect) propagates."""
+        import httpx
+        from postgrest.exceptions import APIError
+
         try:
             return question()
-        except Exception:
+        except (APIError, httpx.TransportError, httpx.HTTPStatusError):
             return False
 
     def _select(
