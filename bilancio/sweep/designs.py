@@ -75,6 +75,28 @@ def range_of(override: Any) -> Range:
     return Range(override.key_or_group, float(interval.start), float(interval.end), "log" in tags)
 
 
+def check(design: Any, samples: Any, seed: Any) -> None:
+    """The sweeper's design settings: each refusal names the setting, its value and what is
+    allowed."""
+    if design not in DESIGNS:
+        raise DesignError(
+            f"invalid hydra.sweeper.design={design!r}: allowed {', '.join(map(repr, DESIGNS))}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise DesignError(f"invalid hydra.sweeper.design_seed={seed!r}: allowed an integer >= 0")
+    if design == "grid":
+        if samples is not None:
+            raise DesignError(
+                f"hydra.sweeper.samples={samples!r} needs a sampled design: "
+                "hydra.sweeper.design=lhs, sobol or saltelli (the grid crosses every list)"
+            )
+    elif isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise DesignError(
+            f"invalid hydra.sweeper.samples={samples!r}: hydra.sweeper.design={design} "
+            "needs the number of points, an integer >= 1"
+        )
+
+
 def points(
     design: str, ranges: Sequence[Range], samples: int, seed: int
 ) -> tuple[list[dict[str, float]], list[str]]:
@@ -82,17 +104,12 @@ def points(
     sampler gave (Sobol' counts that are not a power of two, as scipy says)."""
     if design == "grid":
         raise DesignError("hydra.sweeper.design=grid crosses lists: it draws no points")
-    if design not in SAMPLED:
-        raise DesignError(
-            f"invalid hydra.sweeper.design={design!r}: allowed {', '.join(map(repr, DESIGNS))}"
-        )
+    check(design, samples, seed)
     if not ranges:
         raise DesignError(
             f"hydra.sweeper.design={design} needs at least one continuous range, as "
             "key='interval(a,b)' (or 'tag(log, interval(a,b))')"
         )
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise DesignError(f"invalid hydra.sweeper.samples={samples!r}: allowed an integer >= 1")
     keys = [r.key for r in ranges]
     if len(set(keys)) != len(keys):
         raise DesignError(f"a key has two ranges: {', '.join(keys)}")

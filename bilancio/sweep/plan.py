@@ -39,7 +39,7 @@ class SweepError(ValueError):
 class _Axis:
     key: str
     values: list[Any]  # typed, as parsed; for a design's points: each a tuple of (key, value)
-    strings: list[str]  # as they appear in the job's override list (a point: several, spaced)
+    strings: list[Any]  # as in the job's override list (a point: a tuple, one per key)
     structural: bool
     source: str  # the override as the user wrote it
     point: bool = False  # the points of a sampled design: several keys per value
@@ -49,7 +49,7 @@ class _Axis:
         return list(self.values[i]) if self.point else [(self.key, self.values[i])]
 
     def overrides(self, i: int) -> list[str]:
-        return self.strings[i].split(" ") if self.point else [self.strings[i]]
+        return list(self.strings[i]) if self.point else [self.strings[i]]
 
 
 class SweepPlan:
@@ -189,30 +189,14 @@ def plan_sweep(
 
 
 def _design(design: dict[str, Any] | None) -> dict[str, Any]:
-    """The sweeper's design settings, checked: named setting, value and what is allowed."""
-    from bilancio.sweep.designs import DESIGNS
+    """The sweeper's design settings, checked (designs.check)."""
+    from bilancio.sweep.designs import DesignError, check
 
     d = {"design": "grid", "samples": None, "design_seed": 0, **(design or {})}
-    if d["design"] not in DESIGNS:
-        raise SweepError(
-            f"invalid hydra.sweeper.design={d['design']!r}: allowed "
-            + ", ".join(map(repr, DESIGNS))
-        )
-    seed = d["design_seed"]
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SweepError(f"invalid hydra.sweeper.design_seed={seed!r}: allowed an integer >= 0")
-    samples = d["samples"]
-    if d["design"] == "grid":
-        if samples is not None:
-            raise SweepError(
-                f"hydra.sweeper.samples={samples!r} needs a sampled design: "
-                "hydra.sweeper.design=lhs, sobol or saltelli (the grid crosses every list)"
-            )
-    elif isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise SweepError(
-            f"invalid hydra.sweeper.samples={samples!r}: hydra.sweeper.design={d['design']} "
-            "needs the number of points, an integer >= 1"
-        )
+    try:
+        check(d["design"], d["samples"], d["design_seed"])
+    except DesignError as err:
+        raise SweepError(str(err)) from None
     return d
 
 
@@ -283,7 +267,7 @@ def _points_axis(design: dict[str, Any], ranges: list[Any]) -> _Axis:
     for warning in said:
         print(f"bilancio: warning: hydra.sweeper.design={name}: {warning}", file=sys.stderr)
     values = [tuple(p.items()) for p in drawn]
-    strings = [" ".join(f"{k}={v!r}" for k, v in p.items()) for p in drawn]
+    strings = [tuple(f"{k}={v!r}" for k, v in p.items()) for p in drawn]
     source = " ".join(f"{r.key}=interval({r.low},{r.high})" for r in ranges)
     return _Axis("(design)", values, strings, False, f"design={name} {source}", point=True)
 
