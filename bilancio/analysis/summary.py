@@ -32,6 +32,9 @@ def write_summaries(
     ``{"row", "cells", "runs"}``."""
     runs = store.job_runs(job_id)
     row, cells = summaries(job_id, runs)
+    design = design_summaries(store.get_job(job_id), runs)
+    if design:
+        raw_summary = {**(raw_summary or {}), **design}
     if raw_summary is not None:
         row["raw_summary"] = raw_summary
     store.save_job_metrics(job_id, row)
@@ -54,3 +57,18 @@ def job_cells(
         if stored:
             return stored, True
     return cell_rows(job_id, store.job_runs(job_id) if runs is None else runs), False
+
+
+def design_summaries(job: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a design job stores beside its cells in ``job_metrics.raw_summary``: a Saltelli
+    job's Sobol' indices (``"sensitivity"``). A job whose indices cannot be computed here (no
+    SALib where the aggregate runs) stores why, and ``bilancio jobs sensitivity`` computes
+    them where SALib is."""
+    from bilancio.analysis.sensitivity import SensitivityError, indices, saltelli_of
+
+    if saltelli_of(job) is None:
+        return {}
+    try:
+        return {"sensitivity": indices(job, pairs_of(runs))}
+    except SensitivityError as err:
+        return {"sensitivity": {"error": str(err)}}

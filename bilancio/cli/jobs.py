@@ -46,7 +46,13 @@ def _parser() -> argparse.ArgumentParser:
         default="csv",
         help="csv (every digit), or a table to paste: markdown, latex (rounded)",
     )
-    for p in (ls, show, export):
+    sensitivity = sub.add_parser(
+        "sensitivity",
+        help="a Saltelli job (hydra.sweeper.design=saltelli): first-order and total Sobol' "
+        "indices with confidence intervals for the trading effect, δ passive and δ active",
+    )
+    sensitivity.add_argument("job_id")
+    for p in (ls, show, export, sensitivity):
         add_source_options(p)
         if p is not export:
             p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -61,6 +67,8 @@ def main(argv: list[str]) -> int:
             return _ls(store, args)
         if args.command == "export":
             return _export(store, args)
+        if args.command == "sensitivity":
+            return _sensitivity(store, args)
         return _show(store, args)
     except (StoreError, OutputError) as err:  # JobNotFound included
         print(f"bilancio: {err}", file=sys.stderr)
@@ -178,6 +186,24 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     print(
         "events: " + ", ".join(f"{e['event_type']} {e['timestamp'][11:19]}" for e in job["events"])
     )
+    return 0
+
+
+def _sensitivity(store: Any, args: argparse.Namespace) -> int:
+    from bilancio.analysis.sensitivity import SensitivityError, format_indices, job_indices
+
+    job = store.get_job(args.job_id)
+    try:
+        found, stored = job_indices(store, job)
+    except SensitivityError as err:
+        print(f"bilancio: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(found, indent=1))
+        return 0
+    print(format_indices(found))
+    if not stored:
+        print("  (computed from the runs now: none stored for this job yet)")
     return 0
 
 

@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
             write_atomically(args.output, report.render(job, cells, pairs))
             print(f"report of job {job['job_id']} → {args.output}", file=sys.stderr)
         if args.figures:
-            paths = report.write_figures(report.build(cells, pairs), args.figures)
+            paths = report.write_figures(report.build(cells, pairs, job), args.figures)
             print(f"{len(paths)} figure files → {args.figures}", file=sys.stderr)
     except (StoreError, OutputError) as err:  # MissingExtra included
         print(f"bilancio: {err}", file=sys.stderr)

@@ -128,13 +128,7 @@ def _unit_points(design: str, ranges: Sequence[Range], samples: int, seed: int) 
     lows = np.array([r.bounds[0] for r in ranges])
     highs = np.array([r.bounds[1] for r in ranges])
     if design == "saltelli":
-        try:
-            from SALib.sample import sobol as saltelli
-        except ImportError:
-            raise DesignError(
-                "hydra.sweeper.design=saltelli needs SALib, which is not installed: "
-                "pip install 'bilancio[designs]' (or, from a clone, uv run --extra designs ...)"
-            ) from None
+        saltelli = require_salib("sample")
         problem = {
             "num_vars": len(ranges),
             "names": [r.key for r in ranges],
@@ -148,6 +142,21 @@ def _unit_points(design: str, ranges: Sequence[Range], samples: int, seed: int) 
     else:
         sampler = qmc.Sobol(d=len(ranges), scramble=True, rng=seed)
     return qmc.scale(sampler.random(samples), lows, highs)
+
+
+def require_salib(part: str) -> Any:
+    """SALib's ``sample.sobol`` or ``analyze.sobol`` module; DesignError naming the extra if
+    SALib is not installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"SALib.{part}.sobol")
+    except ImportError:
+        raise DesignError(
+            "hydra.sweeper.design=saltelli and its sensitivity indices need SALib, which is not "
+            "installed: pip install 'bilancio[designs]' (or, from a clone, uv run --extra "
+            "designs ...)"
+        ) from None
 
 
 def saltelli_size(samples: int, dimensions: int) -> int:

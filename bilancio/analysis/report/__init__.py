@@ -13,11 +13,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bilancio.analysis.report import deltas, distributions, effect, heatmap, mechanism
+from bilancio.analysis.report import (
+    deltas,
+    distributions,
+    effect,
+    heatmap,
+    mechanism,
+    sensitivity,
+)
 from bilancio.analysis.report.common import Grid, label, value_text
 from bilancio.extras import MissingExtra
 
-FIGURES = (effect, heatmap, deltas, distributions, mechanism)
+FIGURES = (effect, heatmap, deltas, distributions, mechanism, sensitivity)
 STYLE = (
     "body{font-family:Helvetica,Arial,sans-serif;max-width:78em;margin:2em auto;color:#222}"
     "table{border-collapse:collapse;font-size:0.9em}td,th{padding:0.25em 0.7em;"
@@ -38,9 +45,12 @@ def require_plotly() -> Any:
     return plotly
 
 
-def build(cells: list[dict[str, Any]], pairs: Any) -> list[tuple[Any, Any]]:
-    """(figure module, plotly Figure) for every figure this job has data for."""
-    grid = Grid.of(cells, pairs)
+def build(
+    cells: list[dict[str, Any]], pairs: Any, job: dict[str, Any] | None = None
+) -> list[tuple[Any, Any]]:
+    """(figure module, plotly Figure) for every figure this job has data for (``job``: its
+    row, for a design's own figures)."""
+    grid = Grid.of(cells, pairs, job)
     out = []
     for module in FIGURES:
         fig = module.figure(grid)
@@ -134,8 +144,8 @@ def render(job: dict[str, Any], cells: list[dict[str, Any]], pairs: Any) -> str:
     from bilancio.report import format_aggregate
 
     require_plotly()
-    grid = Grid.of(cells, pairs)
-    figures = "".join(_figure_html(m, f, grid) for m, f in build(cells, pairs))
+    grid = Grid.of(cells, pairs, job)
+    figures = "".join(_figure_html(m, f, grid) for m, f in build(cells, pairs, job))
     if not grid.cells:
         figures = "<p>No completed pairs: nothing to draw.</p>"
     summary = (

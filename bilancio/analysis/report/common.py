@@ -23,14 +23,18 @@ class Grid:
     cells: list[dict[str, Any]]
     pairs: Any  # pandas DataFrame
     swept: list[str]
+    summary: dict[str, Any] | None = None  # job_metrics.raw_summary (a design's results)
 
     @classmethod
-    def of(cls, cells: Sequence[dict[str, Any]], pairs: Any) -> Grid:
+    def of(
+        cls, cells: Sequence[dict[str, Any]], pairs: Any, job: dict[str, Any] | None = None
+    ) -> Grid:
         cells = [dict(c, flat=flatten(c["params"])) for c in cells]
         swept = swept_parameters(cells)
         counts = {p: len({repr(c["flat"][p]) for c in cells}) for p in swept}
         ordered = sorted(swept, key=lambda p: (-counts[p], swept.index(p)))
-        return cls(cells, pairs, ordered)
+        summary = ((job or {}).get("job_metrics") or {}).get("raw_summary")
+        return cls(cells, pairs, ordered, summary)
 
     def values(self, parameter: str) -> list[Any]:
         return sorted({c["flat"][parameter] for c in self.cells}, key=_sortable)
