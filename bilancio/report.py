@@ -159,9 +159,22 @@ def format_sweep(summary, row: dict, cells: list[dict], limit: int = 40) -> str:
     everything (the pairs: ``bilancio jobs show JOB --pairs``)."""
     from bilancio.analysis.tables import format_cells
 
-    lines = [format_cells(cells, limit=limit), format_aggregate(row)]
-    if len(cells) > limit:
-        lines.insert(1, f"  (every cell: {show_command(summary)})")
+    design = row.get("raw_summary") or {}
+    if design.get("frontier"):  # a frontier's answer is its table; its cells are evaluations
+        from bilancio.analysis.frontier import format_frontier
+
+        lines = [format_frontier(design["frontier"]), format_aggregate(row)]
+    else:
+        lines = [format_cells(cells, limit=limit), format_aggregate(row)]
+        if len(cells) > limit:
+            lines.insert(1, f"  (every cell: {show_command(summary)})")
+    sensitivity = design.get("sensitivity") or {}
+    if sensitivity.get("groups"):
+        from bilancio.analysis.sensitivity import format_indices
+
+        lines.insert(1, format_indices(sensitivity))
+    elif sensitivity.get("error"):
+        lines.append(f"sensitivity indices not computed: {sensitivity['error']}")
     if summary.failures:
         lines.append(f"FAILED: {len(summary.failures)} job(s):")
         for num, overrides, error in summary.failures[:20]:

@@ -60,12 +60,17 @@ def job_cells(
 
 
 def design_summaries(job: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """What a design job stores beside its cells in ``job_metrics.raw_summary``: a Saltelli
-    job's Sobol' indices (``"sensitivity"``). A job whose indices cannot be computed here (no
+    """What a design job stores beside its cells in ``job_metrics.raw_summary``: a frontier
+    job's answers per cell and group (``"frontier"``), a Saltelli job's Sobol' indices
+    (``"sensitivity"``). A job whose indices cannot be computed here (no
     SALib where the aggregate runs) stores why, and ``bilancio jobs sensitivity`` computes
     them where SALib is."""
+    from bilancio.analysis.frontier import frontier_of, results
     from bilancio.analysis.sensitivity import SensitivityError, indices, saltelli_of
 
+    search = frontier_of(job)
+    if search is not None:
+        return {"frontier": results(search, runs)}
     if saltelli_of(job) is None:
         return {}
     try:

@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, help="file to write ('-': stdout)")
     export.add_argument("--cells", action="store_true", help="one row per cell with its statistics")
     export.add_argument(
+        "--frontier",
+        action="store_true",
+        help="a frontier job (hydra.sweeper.design=frontier): one row per cell and seed with "
+        "the answer of each regime, its status and the liquidity saved",
+    )
+    export.add_argument(
         "--format",
         choices=FORMATS,
         default="csv",
@@ -133,6 +139,7 @@ def _ls(store: Any, args: argparse.Namespace) -> int:
 
 
 def _show(store: Any, args: argparse.Namespace) -> int:
+    from bilancio.analysis.frontier import format_frontier, frontier_of, job_frontier
     from bilancio.analysis.summary import job_cells
     from bilancio.analysis.tables import format_cells, json_ready
 
@@ -148,6 +155,8 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     trades = _trade_summary(store, args.job_id) if args.trades else None
     if args.json:
         shown = {"job": job, "cells": json_ready(cells), "runs": runs}
+        if frontier_of(job) is not None:
+            shown["frontier"] = job_frontier(store, job)[0]
         if args.trades:
             shown["trades"] = trades.to_dict() if trades is not None else None
         print(json.dumps(shown, indent=1, default=str))
@@ -167,6 +176,12 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     if job.get("error"):
         print(f"error: {job['error']}")
     print(f"overrides: {' '.join(job['overrides'] or []) or '(none)'}")
+    frontier, frontier_stored = job_frontier(store, job)
+    if frontier is not None:
+        print(format_frontier(frontier))
+        if not frontier_stored:
+            print("  (replayed from the runs now: none stored for this job yet)")
+        print("cells (every value the search evaluated is a cell of its own):")
     print(format_cells(cells))
     if cells and not stored:
         print("  (computed from the runs now: no cell_metrics stored for this job yet)")
@@ -217,6 +232,8 @@ def _trade_summary(store: Any, job_id: str) -> Any:
 
 # besides every n_… count (n_sells, n_pairs, n_agents)
 INTEGER_COLUMNS = {
+    "rounds",
+    "evaluations",
     "seed",
     "total_trades",
     "n",
@@ -230,6 +247,8 @@ INTEGER_COLUMNS = {
     "market.risk.lookback",
 }
 TEXT_COLUMNS = {
+    "status_passive",
+    "status_active",
     "passive_run_id",
     "passive_status",
     "active_run_id",
@@ -263,7 +282,11 @@ def _export(store: Any, args: argparse.Namespace) -> int:
     import io
 
     job = store.get_job(args.job_id)  # JobNotFound for an unknown id
-    if args.cells:
+    if args.cells and args.frontier:
+        raise OutputError("--cells and --frontier are two different tables: give one")
+    if args.frontier:
+        text, what = _frontier_table(store, job, args.format)
+    elif args.cells:
         from bilancio.analysis.summary import job_cells
         from bilancio.analysis.tables import cells_frame, paste_table
 
@@ -297,6 +320,40 @@ def _export(store: Any, args: argparse.Namespace) -> int:
     write_atomically(args.output, text, newline="")
     print(f"{what} → {args.output}", file=sys.stderr)
     return 0
+
+
+def _frontier_table(store: Any, job: dict[str, Any], fmt: str) -> tuple[str, str]:
+    import csv
+    import io
+
+    import pandas as pd
+
+    from bilancio.analysis.frontier import FRONTIER_COLUMNS, frontier_rows, job_frontier
+
+    found, _ = job_frontier(store, job)
+    if found is None:
+        raise OutputError(
+            f"job {job['job_id']} is not a frontier search: --frontier needs "
+            "hydra.sweeper.design=frontier (the pairs: jobs export JOB -o pairs.csv)"
+        )
+    rows = frontier_rows(found)
+    columns = list(dict.fromkeys(k for r in rows for k in r)) or list(FRONTIER_COLUMNS)
+    what = f"{len(rows)} frontier cells"
+    if fmt != "csv":
+        frame = pd.DataFrame(
+            [{c: "–" if r.get(c) is None else r[c] for c in columns} for r in rows],
+            columns=columns,
+        )
+        if fmt == "markdown":
+            return frame.to_markdown(index=False) + "\n", what
+        frame.columns = [c.replace("_", r"\_") for c in frame.columns]
+        return frame.to_latex(index=False, float_format="%.4f"), what
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_plain(row.get(c), c) for c in columns])
+    return buffer.getvalue(), what
 
 
 def _jsonable(value: Any) -> Any:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-DESIGNS = ("grid", "lhs", "sobol", "saltelli")
+DESIGNS = ("grid", "lhs", "sobol", "saltelli", "frontier")
 SAMPLED = ("lhs", "sobol", "saltelli")
 
 
@@ -84,11 +84,12 @@ def check(design: Any, samples: Any, seed: Any) -> None:
         )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise DesignError(f"invalid hydra.sweeper.design_seed={seed!r}: allowed an integer >= 0")
-    if design == "grid":
+    if design in ("grid", "frontier"):
         if samples is not None:
             raise DesignError(
                 f"hydra.sweeper.samples={samples!r} needs a sampled design: "
-                "hydra.sweeper.design=lhs, sobol or saltelli (the grid crosses every list)"
+                "hydra.sweeper.design=lhs, sobol or saltelli (the grid crosses every list; the "
+                "frontier searches hydra.sweeper.frontier.param)"
             )
     elif isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise DesignError(
@@ -102,8 +103,8 @@ def points(
 ) -> tuple[list[dict[str, float]], list[str]]:
     """The design's points (one dict of values per point, in draw order) and the warnings the
     sampler gave (Sobol' counts that are not a power of two, as scipy says)."""
-    if design == "grid":
-        raise DesignError("hydra.sweeper.design=grid crosses lists: it draws no points")
+    if design not in SAMPLED:
+        raise DesignError(f"hydra.sweeper.design={design} draws no points")
     check(design, samples, seed)
     if not ranges:
         raise DesignError(

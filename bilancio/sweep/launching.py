@@ -37,8 +37,10 @@ def execute(
     folder: Path | None = None,
     batch_size: int | None = None,
     hooks: JobHooks | None = None,
+    first_batch: int = 0,
 ) -> Iterator[JobOutcome]:
-    """The outcomes of the jobs ``todo`` as they finish (in any order)."""
+    """The outcomes of the jobs ``todo`` as they finish (in any order). ``first_batch``: the
+    number of the first batch file and Hydra job (a frontier's rounds number them on)."""
     from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 
     launch_specs = getattr(launcher, "launch_specs", None)
@@ -50,7 +52,7 @@ def execute(
             yield run_job(spec, store)
     else:  # any other Hydra launcher: batches of pairs, one Hydra job each
         assert folder is not None
-        yield from _through_hydra_launcher(launcher, plan, todo, folder, batch_size)
+        yield from _through_hydra_launcher(launcher, plan, todo, folder, batch_size, first_batch)
 
 
 def runs_jobs_itself(launcher: Launcher) -> bool:
@@ -119,7 +121,12 @@ def _public_storage(spec: JobSpec) -> dict[str, Any]:
 
 
 def _through_hydra_launcher(
-    launcher: Launcher, plan: Any, todo: list[int], folder: Path, batch_size: int | None
+    launcher: Launcher,
+    plan: Any,
+    todo: list[int],
+    folder: Path,
+    batch_size: int | None,
+    first_batch: int = 0,
 ) -> Iterator[JobOutcome]:
     if not todo:
         return
@@ -137,8 +144,9 @@ def _through_hydra_launcher(
         f"({type(launcher).__name__})",
         file=sys.stderr,
     )
-    for start in range(0, len(batches), WAVE):
-        wave = batches[start : start + WAVE]
+    for offset in range(0, len(batches), WAVE):
+        wave = batches[offset : offset + WAVE]
+        start = first_batch + offset
         overrides = []
         for k, nums in enumerate(wave, start):
             specs = [

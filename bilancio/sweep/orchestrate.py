@@ -254,9 +254,11 @@ class Sweep:
             if holder:
                 raise JobBusy(job_id, holder)
             if existing:
+                self._refuse_other_design(store, job_id)
                 self._refuse_conflicts(store, job_id)
             self.todo, self.skipped = self._pending(store, job_id)
             self.folder = folder.claim(job_id, self.config, self.storage)
+            self.subdirs = subdirs
             write_job_overrides(
                 self.folder, ((where[n], self.plan.overrides_of(n)) for n in self.todo)
             )
@@ -277,6 +279,21 @@ class Sweep:
             return None
         config = self.plan.spec(num).config
         return {k: v for k, v in config.items() if k not in ("storage", "hydra")}
+
+    def _refuse_other_design(self, store: Store, job_id: str) -> None:
+        """A resumed design job must be drawn or searched as before: its row's
+        ``hydra.sweeper.*`` settings (design, samples, seed, frontier) are this sweep's."""
+        from bilancio.analysis.sensitivity import design_settings
+
+        before = design_settings(store.get_job(job_id).get("overrides"))
+        now = design_settings(self.plan.overrides)
+        if before != now:
+            said = " ".join(f"hydra.sweeper.{k}={v}" for k, v in sorted(before.items()))
+            raise SweepError(
+                f"job {job_id} was made with other design settings ({said or 'the grid'}) than "
+                "this sweep's; a resumed sweep must be the same sweep (use a new job.id for a "
+                "different one)"
+            )
 
     def _refuse_conflicts(self, store: Store, job_id: str) -> None:
         """A resumed sweep must be the same sweep: refuse it, unchanged, if a completed pair of
@@ -318,7 +335,10 @@ class Sweep:
                 LAST_SWEEP.append(summary)
             self.heartbeat = lease.Heartbeat(self.storage, job_id, self.owner, self.beat).start()
             self._start(resumed)
-            self._follow()
+            if hasattr(self.plan, "search"):
+                self._search()
+            else:
+                self._follow()
             self._finish()
         except LeaseLost as err:
             print(f"bilancio: {err}", file=sys.stderr)  # the job is the other process's now
@@ -384,11 +404,20 @@ class Sweep:
                 "launcher": type(self.launcher).__name__,
             },
         )
-        print(
-            f"bilancio: job {summary.job_id}: {plan.n_jobs} pairs ({summary.skipped} already "
-            f"done) → {_where(self.storage)}",
-            file=sys.stderr,
-        )
+        if hasattr(plan, "search"):
+            f = plan.search
+            print(
+                f"bilancio: job {summary.job_id}: the frontier of {f.param} in [{f.low:g}, "
+                f"{f.high:g}] where {f.metric} ≤ {f.target:g}, for {plan.cells} cells: up to "
+                f"{plan.max_pairs} pairs in {f.iterations + 1} rounds → {_where(self.storage)}",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"bilancio: job {summary.job_id}: {plan.n_jobs} pairs ({summary.skipped} "
+                f"already done) → {_where(self.storage)}",
+                file=sys.stderr,
+            )
         self.todo = todo
 
     def _pending(self, store: Store, job_id: str) -> tuple[list[int], int]:
@@ -403,8 +432,10 @@ class Sweep:
                 skipped += 1
         return todo, skipped
 
-    def _follow(self) -> None:
-        self.progress = Progress(self.plan.n_jobs, skipped=self.summary.skipped, label="pairs")
+    def _follow(self, label: str = "pairs", total: int | None = None, skipped: int = -1) -> None:
+        skipped = self.summary.skipped if skipped < 0 else skipped
+        total = self.plan.n_jobs if total is None else total
+        self.progress = Progress(total, skipped=skipped, label=label)
         outcomes: Iterator[JobOutcome] = execute(
             self.launcher,
             self.plan,
@@ -413,6 +444,7 @@ class Sweep:
             folder=self.folder,
             batch_size=self.batch_size,
             hooks=self.hooks,
+            first_batch=self.todo[0] if self.todo else 0,
         )
         saved_env = {k: os.environ.get(k) for k in self.env_set}
         os.environ.update(self.env_set)  # hydra.job.env_set, inherited by the workers
@@ -438,6 +470,104 @@ class Sweep:
                         os.environ.pop(key, None)
                     else:
                         os.environ[key] = value
+
+    def _search(self) -> None:
+        """A frontier job: round after round, replay every cell's search on the stored pairs,
+        run the evaluations it asks for as one batch, until no cell asks for more."""
+        from bilancio.sweep.frontier import replay
+
+        plan, store, job_id = self.plan, self.store, self.summary.job_id
+        f = plan.search
+        tried: set[int] = set()  # pairs run by this process: a failure here ends the search
+        todo, round_no = self.todo, 0
+        while True:
+            if todo:
+                self._round(todo, round_no)
+                tried.update(todo)
+            runs = self._runs_by_num(store.job_runs(job_id))
+            stored = {
+                r["config_hash"]: num
+                for num, both in runs.items()
+                for r in both.values()
+                if r.get("config_hash")
+            }
+            while True:  # until the next round has pairs to run, or the search is over
+                wanted, new = [], []
+                for cell in range(plan.cells):
+                    found = replay(f, self._lookup(cell, runs, tried))
+                    for value in found.wanted:
+                        known = plan.num_of(cell, value) is not None
+                        num = plan.evaluate(cell, value, stored)
+                        wanted.append((num, found.rounds))
+                        if not known:
+                            new.append(num)
+                todo = [n for n, _ in wanted if not self._complete(runs.get(n))]
+                if todo or not new:
+                    break  # a stored pair newly known changes the replay: replay again
+            if not todo:
+                break
+            round_no = max(r for n, r in wanted if n in set(todo))
+        self.summary.total = plan.n_jobs
+        store.set_job_grid(
+            job_id,
+            {
+                "total_runs": 2 * plan.n_jobs,
+                "kappas": sorted(plan.distinct["kappa"]),
+                "concentrations": sorted(plan.distinct["concentration"]),
+                "mus": sorted(plan.distinct["mu"]),
+                "outside_mid_ratios": sorted(plan.distinct["outside_mid_ratio"]),
+            },
+        )
+
+    def _round(self, todo: list[int], round_no: int) -> None:
+        """One round of a frontier search: its pairs as one batch through the launcher."""
+        f = self.plan.search
+        where = [
+            (self.subdirs.of(n, self.plan.overrides_of(n), self._values_for(self.subdirs, n)), n)
+            for n in todo
+        ]
+        if round_no:  # round 0's folders were written before the job row
+            write_job_overrides(self.folder, ((w, self.plan.overrides_of(n)) for w, n in where))
+        self.store.add_event(self.summary.job_id, "round", {"round": round_no, "pairs": len(todo)})
+        print(
+            f"bilancio: round {round_no} of {f.iterations}: {len(todo)} pairs",
+            file=sys.stderr,
+        )
+        self.todo = todo
+        self._follow(label=f"pairs of round {round_no}", total=len(todo), skipped=0)
+
+    def _lookup(self, cell: int, runs: dict[int, dict], tried: set[int]) -> Any:
+        """What the search of ``cell`` knows of a value: its stored pair's metrics, a failure
+        of this process's (a failure stored by an earlier process is run again), or MISSING."""
+        from bilancio.sweep.frontier import MISSING
+
+        def lookup(value: float) -> Any:
+            num = self.plan.num_of(cell, value)
+            both = runs.get(num) if num is not None else None
+            got = self._evaluation(both) if both else MISSING
+            return MISSING if isinstance(got, str) and num not in tried else got
+
+        return lookup
+
+    @staticmethod
+    def _runs_by_num(runs: list[dict[str, Any]]) -> dict[int, dict[str, dict[str, Any]]]:
+        out: dict[int, dict[str, dict[str, Any]]] = {}
+        for run in runs:
+            if run.get("job_num") is not None:
+                out.setdefault(int(run["job_num"]), {})[run["regime"]] = run
+        return out
+
+    def _evaluation(self, both: dict[str, dict[str, Any]]) -> Any:
+        from bilancio.analysis.cells import _metrics
+        from bilancio.analysis.frontier import _evaluation
+
+        return _evaluation(self.plan.search, both, _metrics)
+
+    @staticmethod
+    def _complete(both: dict[str, dict[str, Any]] | None) -> bool:
+        return bool(both) and all(
+            both.get(r, {}).get("status") == "completed" for r in ("passive", "active")
+        )
 
     def _record(self, outcome: JobOutcome) -> None:
         """Count an outcome. A pair whose rows could not be stored stops the sweep (StoreError):

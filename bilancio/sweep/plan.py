@@ -161,10 +161,14 @@ def plan_sweep(
     except Exception as err:  # Hydra's parser raises several types; all mean a malformed override
         raise SweepError(f"cannot parse the overrides: {err}") from err
     design = _design(design)
-    axes = _axes(parsed, config_loader, design)
-    _check_size(axes, max_pairs, master)
+    search = _frontier(design, parsed)
+    axes = _axes(parsed, config_loader, design if search is None else None)
+    per_cell = 1 if search is None else search.max_pairs_per_cell
+    _check_size(axes, max_pairs, master, per_cell)
     said = list(swept)
-    if design["design"] != "grid":  # the job row says how its points were drawn
+    if search is not None:  # the job row says how the frontier is searched
+        said += ["hydra.sweeper.design=frontier", *search.overrides()]
+    elif design["design"] != "grid":  # the job row says how its points were drawn
         said += [f"hydra.sweeper.{k}={design[k]}" for k in ("design", "samples", "design_seed")]
     plan = SweepPlan(master, config_loader, axes, said)
     checking = None
@@ -185,7 +189,127 @@ def plan_sweep(
     if len(ids) > 1:
         raise SweepError(f"job.id cannot be swept (got {sorted(map(str, ids))})")
     plan.job_id = ids.pop() if ids else None
+    if search is not None:
+        return FrontierPlan(plan, search)
     return plan
+
+
+def _frontier(design: dict[str, Any], parsed: list[Override]) -> Any:
+    """The frontier's settings (None for other designs); refused: a range, or the searched
+    parameter among the overrides."""
+    from bilancio.sweep.frontier import Frontier, FrontierError
+
+    if design["design"] != "frontier":
+        return None
+    try:
+        search = Frontier.of(design.get("frontier"))
+    except FrontierError as err:
+        raise SweepError(str(err)) from None
+    for o in parsed:
+        if o.value_type == ValueType.INTERVAL_SWEEP:
+            raise SweepError(
+                f"{o.input_line}: hydra.sweeper.design=frontier searches "
+                f"hydra.sweeper.frontier.param={search.param} and crosses lists; a continuous "
+                "range is for hydra.sweeper.design=lhs, sobol or saltelli"
+            )
+        if o.key_or_group == search.param and not o.is_hydra_override():
+            raise SweepError(
+                f"{o.input_line}: hydra.sweeper.design=frontier searches {search.param} itself, "
+                f"in [hydra.sweeper.frontier.low, high] = [{search.low:g}, {search.high:g}]; "
+                f"remove {search.param} from the overrides (or search another parameter with "
+                "hydra.sweeper.frontier.param)"
+            )
+    return search
+
+
+class FrontierPlan:
+    """The pairs of a frontier search (frontier.py): the cells are the jobs of ``base`` (the
+    other swept values, seeds included), and each evaluation is one of those with ``param``
+    set. Round 0's evaluations (every cell at low and at high) are job numbers 0 … 2C − 1; the
+    later rounds' are added as the search asks for them (:meth:`evaluate`), numbered on."""
+
+    def __init__(self, base: SweepPlan, search: Any):
+        self.base, self.search = base, search
+        self.overrides = base.overrides
+        self.job_id, self.first, self.description = base.job_id, None, base.description
+        self.cells = base.n_jobs
+        self.distinct: dict[str, set[Any]] = {k: set(v) for k, v in base.distinct.items()}
+        self.distinct[search.param] = set()
+        self.hashes: list[str] = []
+        self._evals: dict[int, tuple[int, float]] = {}  # job number → (cell, value)
+        self._num_of: dict[tuple[int, float], int] = {}
+        self._hashes: dict[int, str] = {}
+        for cell in range(self.cells):
+            for value in (search.low, search.high):
+                self.evaluate(cell, value)
+        self.nums: list[int] = sorted(self._evals)  # round 0
+
+    @property
+    def bind(self) -> dict[str, Any]:
+        return self.base.bind
+
+    @bind.setter
+    def bind(self, value: dict[str, Any]) -> None:
+        self.base.bind = value
+
+    @property
+    def n_jobs(self) -> int:
+        return len(self._evals)
+
+    @property
+    def max_pairs(self) -> int:
+        return self.cells * self.search.max_pairs_per_cell
+
+    def num_of(self, cell: int, value: float) -> int | None:
+        return self._num_of.get((cell, value))
+
+    def evaluate(self, cell: int, value: float, stored: dict[str, int] | None = None) -> int:
+        """The job number of ``param = value`` in ``cell``, added if new: the stored pair's
+        number when ``stored`` (config hash → job number of the job's stored pairs) has it, the
+        next free number otherwise."""
+        if (cell, value) in self._num_of:
+            return self._num_of[(cell, value)]
+        provisional = max(self._evals, default=-1) + 1
+        spec = self._spec(provisional, cell, value)
+        params = _validate(spec.config, spec.overrides)
+        digest = config_hash(params)
+        num = (stored or {}).get(digest)
+        if num is None or num in self._evals:
+            num = max(provisional, max((stored or {}).values(), default=-1) + 1)
+        self._evals[num] = (cell, value)
+        self._num_of[(cell, value)] = num
+        self._hashes[num] = digest
+        self.first = self.first or params
+        for name, values in self.distinct.items():
+            values.add(getattr(params, name))
+        return num
+
+    def hash_of(self, num: int) -> str:
+        return self._hashes[num]
+
+    def cell_of(self, num: int) -> int:
+        return self._evals[num][0]
+
+    def overrides_of(self, num: int) -> tuple[str, ...]:
+        cell, value = self._evals[num]
+        return (*self.base.overrides_of(cell), f"{self.search.param}={value!r}")
+
+    def _spec(self, num: int, cell: int, value: float) -> JobSpec:
+        spec = self.base.spec(cell)
+        config = spec.config
+        _set(config, self.search.param, value)
+        if "num" in config.get("job", {}):
+            config["job"] = {**config["job"], "num": num}
+        overrides = (*spec.overrides, f"{self.search.param}={value!r}")
+        return JobSpec(job_id=spec.job_id, job_num=num, config=config, overrides=overrides)
+
+    def spec(self, num: int) -> JobSpec:
+        cell, value = self._evals[num]
+        return self._spec(num, cell, value)
+
+    def specs(self, nums: Iterable[int] | None = None) -> Iterator[JobSpec]:
+        for num in sorted(self._evals) if nums is None else nums:
+            yield self.spec(num)
 
 
 def _design(design: dict[str, Any] | None) -> dict[str, Any]:
@@ -284,14 +408,17 @@ DB_BYTES_PER_PAIR = 5_000  # two runs and two metrics rows with their JSON (4.9 
 DIR_BYTES_PER_PAIR = 12_000  # <num>/.hydra/overrides.yaml: two folders and a file (12.4 KB)
 
 
-def _check_size(axes: list[_Axis], max_pairs: int | None, master: DictConfig) -> None:
+def _check_size(
+    axes: list[_Axis], max_pairs: int | None, master: DictConfig, per_cell: int = 1
+) -> None:
     for axis in axes:
         if not axis.values:
             raise SweepError(f"the sweep is empty: {axis.source} gives no values")
-    n = math.prod(len(a.values) for a in axes)
+    n = math.prod(len(a.values) for a in axes) * per_cell
     if max_pairs is not None and n > max_pairs:
+        up_to = " up to" if per_cell > 1 else ""
         raise SweepError(
-            f"the sweep has {n:,} pairs, more than hydra.sweeper.max_pairs={max_pairs:,}; "
+            f"the sweep has{up_to} {n:,} pairs, more than hydra.sweeper.max_pairs={max_pairs:,}; "
             "split it, or raise hydra.sweeper.max_pairs if this is what you mean"
         )
     if n > LARGE_SWEEP:

@@ -4,6 +4,19 @@ from hydra.core.config_store import ConfigStore
 
 
 @dataclass
+class FrontierConf:
+    # hydra.sweeper.design=frontier: per cell of the other swept values (seeds included), the
+    # smallest param in [low, high] where the metric (delta or delta_ring) is at most target,
+    # for each regime, by bisection: round 0 at low and high, then `iterations` halvings
+    param: str = "kappa"
+    low: float = 0.1
+    high: float = 4.0
+    target: float = 0.02
+    iterations: int = 6
+    metric: str = "delta"
+
+
+@dataclass
 class BilancioSweeperConf:
     _target_: str = "hydra_plugins.bilancio_sweeper.sweeper.BilancioSweeper"
     # swept values by key, as on the command line ("0.5,1.0"); experiments set these
@@ -16,10 +29,11 @@ class BilancioSweeperConf:
     batch_size: int | None = None
     # grid (cross every list), or a sampled design over the interval(a,b) ranges: lhs (Latin
     # hypercube), sobol (scrambled Sobol'), saltelli (SALib; samples·(2D+2) points); the drawn
-    # points are crossed with the lists, range() and seed
+    # points are crossed with the lists, range() and seed; or frontier (see FrontierConf)
     design: str = "grid"
     samples: int | None = None  # points of a sampled design (the N of saltelli)
     design_seed: int = 0  # the sampler's seed: the same seed draws the same points
+    frontier: FrontierConf = field(default_factory=FrontierConf)
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="bilancio", node=BilancioSweeperConf)

@@ -21,10 +21,18 @@ class BilancioSweeper(Sweeper):
         design: str = "grid",
         samples: int | None = None,
         design_seed: int = 0,
+        frontier: Any = None,
     ) -> None:
         self.params = dict(params or {})
         self.max_pairs, self.batch_size = max_pairs, batch_size
         self.design = {"design": design, "samples": samples, "design_seed": design_seed}
+        if frontier is not None:  # a DictConfig from Hydra, a dict when built by hand
+            from omegaconf import OmegaConf
+
+            settings = (
+                OmegaConf.to_container(frontier) if OmegaConf.is_config(frontier) else frontier
+            )
+            self.design["frontier"] = dict(settings)
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Launcher | None = None

@@ -17,6 +17,7 @@ from bilancio.analysis.report import (
     deltas,
     distributions,
     effect,
+    frontier,
     heatmap,
     mechanism,
     sensitivity,
@@ -25,6 +26,7 @@ from bilancio.analysis.report.common import Grid, label, value_text
 from bilancio.extras import MissingExtra
 
 FIGURES = (effect, heatmap, deltas, distributions, mechanism, sensitivity)
+FRONTIER_FIGURES = (frontier,)  # a frontier's cells are its evaluations: not drawn as a grid
 STYLE = (
     "body{font-family:Helvetica,Arial,sans-serif;max-width:78em;margin:2em auto;color:#222}"
     "table{border-collapse:collapse;font-size:0.9em}td,th{padding:0.25em 0.7em;"
@@ -52,7 +54,7 @@ def build(
     row, for a design's own figures)."""
     grid = Grid.of(cells, pairs, job)
     out = []
-    for module in FIGURES:
+    for module in FRONTIER_FIGURES if (grid.summary or {}).get("frontier") else FIGURES:
         fig = module.figure(grid)
         if fig is not None:
             out.append((module, fig))
@@ -155,8 +157,24 @@ def render(job: dict[str, Any], cells: list[dict[str, Any]], pairs: Any) -> str:
         f"<p>{html.escape(format_aggregate(job.get('job_metrics') or {}))}</p>"
     )
     config = json.dumps(config_block(job, grid), indent=1, ensure_ascii=False, default=str)
+    design = ""
+    if (grid.summary or {}).get("frontier"):
+        from bilancio.analysis.frontier import format_frontier
+
+        design = (
+            "<h2>Frontier</h2><pre data-table='frontier'>"
+            f"{html.escape(format_frontier(grid.summary['frontier']))}</pre>"
+            "<p class='caption'>Each value the search evaluated is a cell below.</p>"
+        )
+    elif ((grid.summary or {}).get("sensitivity") or {}).get("groups"):
+        from bilancio.analysis.sensitivity import format_indices
+
+        design = (
+            "<h2>Sensitivity</h2><pre data-table='sensitivity'>"
+            f"{html.escape(format_indices(grid.summary['sensitivity']))}</pre>"
+        )
     body = (
-        f"<h1>bilancio job {html.escape(job['job_id'])}</h1>{summary}"
+        f"<h1>bilancio job {html.escape(job['job_id'])}</h1>{summary}{design}"
         f"<h2>Cells: {html.escape(describe_cells(grid.cells)) if grid.cells else 'none'}</h2>"
         "<p class='caption'>Trading effect = δ_passive − δ_active (above 0: the market reduced "
         "defaults), mean over each cell's seeds with its 95% t-interval; p-values of the "
