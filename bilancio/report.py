@@ -172,7 +172,7 @@ def format_sweep(summary, row: dict, cells: list[dict], limit: int = 40) -> str:
     if sensitivity.get("groups"):
         from bilancio.analysis.sensitivity import format_indices
 
-        lines.insert(1, format_indices(sensitivity))
+        lines.insert(len(lines) - 1, format_indices(sensitivity))
     elif sensitivity.get("error"):
         lines.append(f"sensitivity indices not computed: {sensitivity['error']}")
     if summary.failures:

@@ -84,8 +84,11 @@ def test_saltelli_is_salibs_sample() -> None:
     [
         (lambda: Range("kappa", 5, 0.2), r"invalid range for kappa: interval\(5,0.2\)"),
         (lambda: Range("kappa", 0, 5, log=True), "a log scale needs low > 0"),
-        (lambda: points("grid", [MU], 4, 1), "design=grid crosses lists: it draws no points"),
-        (lambda: points("latin", [MU], 4, 1), "allowed 'grid', 'lhs', 'sobol', 'saltelli'"),
+        (lambda: points("grid", [MU], 4, 1), "hydra.sweeper.design=grid draws no points"),
+        (
+            lambda: points("latin", [MU], 4, 1),
+            "allowed 'grid', 'lhs', 'sobol', 'saltelli', 'frontier'",
+        ),
         (lambda: points("lhs", [], 4, 1), "needs at least one continuous range"),
         (lambda: points("lhs", [MU], 0, 1), "invalid hydra.sweeper.samples=0"),
         (lambda: points("lhs", [MU, MU], 4, 1), "a key has two ranges"),
@@ -145,7 +148,7 @@ def test_an_lhs_sweep_crosses_its_points_with_lists_and_seeds(tmp_path) -> None:
     again = bilancio(*LHS, cwd=tmp_path)
     assert again.returncode == 0 and "24 already done" in again.stderr
     other = bilancio(*LHS, "hydra.sweeper.design_seed=5", cwd=tmp_path)
-    assert other.returncode == 2 and "other parameters" in other.stderr
+    assert other.returncode == 2 and "other design settings" in other.stderr
     assert len(rows(db, "SELECT 1 FROM runs")) == 48
     # a rerun reproduces every run from the stored values, without drawing
     rerun = bilancio("rerun", "lhs", cwd=tmp_path)
@@ -201,7 +204,7 @@ def test_a_sobol_sweep_stores_scipys_points(tmp_path) -> None:
         ),
         (
             ["kappa=interval(0.2,5)", "hydra.sweeper.design=latin"],
-            "allowed 'grid', 'lhs', 'sobol', 'saltelli'",
+            "allowed 'grid', 'lhs', 'sobol', 'saltelli', 'frontier'",
         ),
     ],
 )

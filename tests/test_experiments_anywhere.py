@@ -40,9 +40,11 @@ def test_the_top_level_experiments_folder_is_the_shipped_one() -> None:
     assert SHIPPED == [
         "balanced_grid",
         "lhs_liquidity",
+        "liquidity_frontier",
         "optimise_effect",
         "quickstart",
         "seed_smoke",
+        "sensitivity",
     ]
 
 
@@ -95,8 +97,8 @@ def test_an_unknown_experiment_is_refused_with_the_list_and_where_it_looked(
     message = result.stderr.strip()
     assert "invalid experiments=nosuch" in message
     assert (
-        "allowed balanced_grid, lhs_liquidity, mine, optimise_effect, quickstart, seed_smoke"
-        in message
+        "allowed balanced_grid, lhs_liquidity, liquidity_frontier, mine, optimise_effect, "
+        "quickstart, seed_smoke, sensitivity" in message
     )
     assert str(tmp_path / "experiments") in message and "pkg://bilancio.conf" in message
     assert "Traceback" not in result.stderr
@@ -138,10 +140,12 @@ def test_help_lists_the_experiments_group(tmp_path: Path) -> None:
     assert group.split() == [
         "balanced_grid,",
         "lhs_liquidity,",
+        "liquidity_frontier,",
         "mine,",
         "optimise_effect,",
         "quickstart,",
-        "seed_smoke",
+        "seed_smoke,",
+        "sensitivity",
     ]
 
 
@@ -164,10 +168,12 @@ def test_completion_offers_groups_not_the_current_directory(tmp_path: Path) -> N
     assert offered == [
         "+experiments=balanced_grid",
         "+experiments=lhs_liquidity",
+        "+experiments=liquidity_frontier",
         "+experiments=mine",
         "+experiments=optimise_effect",
         "+experiments=quickstart",
         "+experiments=seed_smoke",
+        "+experiments=sensitivity",
     ]
 
 
@@ -238,7 +244,8 @@ def test_the_installed_wheel_runs_experiments_from_a_temporary_directory(
     refused = run("+experiments=nosuch")
     assert (
         refused.returncode == 2
-        and "allowed balanced_grid, lhs_liquidity, optimise_effect, quickstart, seed_smoke"
+        and "allowed balanced_grid, lhs_liquidity, liquidity_frontier, optimise_effect, "
+        "quickstart, seed_smoke, sensitivity"
         in refused.stderr
     )
     assert "experiments:" in run("--help").stdout

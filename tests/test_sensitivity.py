@@ -179,3 +179,13 @@ def test_the_report_draws_the_stored_indices(saltelli_job) -> None:
         ]
     page = report.render(job, cells, pairs)
     assert "data-figure='sensitivity'" in page
+
+
+def test_the_sensitivity_experiment_runs_at_a_tiny_size(tmp_path) -> None:
+    done = bilancio(
+        "+experiments=sensitivity", "hydra.sweeper.samples=2", "seed=1", "n_agents=12",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Saltelli sample of N = 2, 20 points" in done.stdout  # 2·(2·4 + 2)
+    assert len(rows(tmp_path / "bilancio.db", "SELECT 1 FROM runs")) == 2 * 20

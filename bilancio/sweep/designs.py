@@ -103,7 +103,7 @@ def points(
 ) -> tuple[list[dict[str, float]], list[str]]:
     """The design's points (one dict of values per point, in draw order) and the warnings the
     sampler gave (Sobol' counts that are not a power of two, as scipy says)."""
-    if design not in SAMPLED:
+    if design in DESIGNS and design not in SAMPLED:
         raise DesignError(f"hydra.sweeper.design={design} draws no points")
     check(design, samples, seed)
     if not ranges:
