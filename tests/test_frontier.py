@@ -244,3 +244,16 @@ def test_the_frontier_experiment_runs_at_a_tiny_size(tmp_path) -> None:
 
 def _job_ids(where: Path) -> list[str]:
     return [r["job_id"] for r in rows(where / "bilancio.db", "SELECT job_id FROM jobs")]
+
+
+def test_a_frontier_through_the_modal_launcher(frontier_job, in_process, capsys, tmp_path) -> None:
+    """The real Modal function definitions, run here by the serialising executor (every batch
+    and result through Modal's serializer, results out of order): one launch per round, each
+    starting its executor, and the same answers as the basic launcher's."""
+    code = in_process(*SWEEP, "+cloud=modal", "hydra.launcher.executor=serialising",
+                      "storage=sqlite", "job.id=fr")  # fmt: skip
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    assert said.err.count("bilancio: round ") == ITERATIONS + 1
+    ours = _frontier(tmp_path / "bilancio.db", "fr")
+    assert ours["cells"] == _frontier(frontier_job / "bilancio.db", "fr")["cells"]
