@@ -257,3 +257,36 @@ def test_a_frontier_through_the_modal_launcher(frontier_job, in_process, capsys,
     assert said.err.count("bilancio: round ") == ITERATIONS + 1
     ours = _frontier(tmp_path / "bilancio.db", "fr")
     assert ours["cells"] == _frontier(frontier_job / "bilancio.db", "fr")["cells"]
+
+
+def test_a_frontier_of_delta_ring(tmp_path) -> None:
+    from bilancio.config import params_from_config
+    from bilancio.model.simulate import simulate_pair
+
+    done = bilancio(
+        "-m", "mu=1", "seed=1,2", "n_agents=30", "default_handling=expel-agent",
+        "hydra.sweeper.design=frontier", "hydra.sweeper.frontier.metric=delta_ring",
+        "hydra.sweeper.frontier.low=0.25", "hydra.sweeper.frontier.high=8",
+        "hydra.sweeper.frontier.target=0.1", "hydra.sweeper.frontier.iterations=3",
+        "job.id=ring", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    db = tmp_path / "bilancio.db"
+    found = _frontier(db, "ring")
+    assert found["settings"]["metric"] == "delta_ring"
+    (run,) = rows(db, "SELECT config FROM runs WHERE job_num = 0 AND regime = 'passive'")
+    base = params_from_config(json.loads(run["config"]))
+    width = (8 - 0.25) / 2**3
+    checked = 0
+    for cell in found["cells"]:
+        for regime in ("passive", "active"):
+            if cell[regime]["status"] != "reached":
+                continue
+            kappa = cell[regime]["value"]
+            at = simulate_pair(dataclasses.replace(base, seed=cell["values"]["seed"], kappa=kappa))
+            below = simulate_pair(
+                dataclasses.replace(base, seed=cell["values"]["seed"], kappa=kappa - width)
+            )
+            assert getattr(at, regime).delta_ring <= 0.1 < getattr(below, regime).delta_ring
+            checked += 1
+    assert checked >= 2

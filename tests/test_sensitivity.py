@@ -189,3 +189,20 @@ def test_the_sensitivity_experiment_runs_at_a_tiny_size(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Saltelli sample of N = 2, 20 points" in done.stdout  # 2·(2·4 + 2)
     assert len(rows(tmp_path / "bilancio.db", "SELECT 1 FROM runs")) == 2 * 20
+
+
+def test_each_combination_of_the_other_lists_has_its_own_indices(tmp_path) -> None:
+    done = bilancio(
+        "-m", "kappa=tag(log,interval(0.3,3))", "outside_mid_ratio=interval(0.5,1.5)",
+        "mu=0,1", "seed=1", "n_agents=30", "default_handling=expel-agent",
+        "hydra.sweeper.design=saltelli",
+        "hydra.sweeper.samples=4", "job.id=two", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = json.loads(bilancio("jobs", "sensitivity", "two", "--json", cwd=tmp_path).stdout)
+    assert [g["values"] for g in found["groups"]] == [{"mu": 0.0}, {"mu": 1.0}]
+    # at μ = 0 every debt is due on day 1 (MODEL.md's maturity offsets): nobody pays before
+    # being paid, the market changes nothing, and the trading effect is 0 at every point
+    flat = found["groups"][0]["metrics"]["trading_effect"]
+    assert flat["indices"] is None and "no variation" in flat["note"]
+    assert found["groups"][1]["metrics"]["trading_effect"]["indices"]["kappa"]["ST"] is not None
