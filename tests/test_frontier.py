@@ -290,3 +290,20 @@ def test_a_frontier_of_delta_ring(tmp_path) -> None:
             assert getattr(at, regime).delta_ring <= 0.1 < getattr(below, regime).delta_ring
             checked += 1
     assert checked >= 2
+
+
+def test_skip_completed_reuses_every_round_of_an_earlier_frontier(frontier_job, tmp_path) -> None:
+    import shutil
+
+    shutil.copy(frontier_job / "bilancio.db", tmp_path / "bilancio.db")
+    done = bilancio(*SWEEP, "job.id=again", "job.skip_completed=true", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "pairs of round" not in done.stderr  # nothing run: every round's pairs were copied
+    db = tmp_path / "bilancio.db"
+    (job,) = rows(db, "SELECT total_runs, reused_runs FROM jobs WHERE job_id = 'again'")
+    assert (
+        job["reused_runs"]
+        == job["total_runs"]
+        == len(rows(db, "SELECT 1 FROM runs WHERE job_id = 'fr'"))
+    )
+    assert _frontier(db, "again")["cells"] == _frontier(db, "fr")["cells"]

@@ -231,6 +231,7 @@ class Sweep:
         self.skipped = 0
         self.env_set = env_set(config)
         self.batch_size, self.hooks = batch_size, hooks
+        self.reused = 0  # runs copied from other jobs (job.skip_completed)
 
     # -- before the job row: every refusal ----------------------------------------------------
 
@@ -395,6 +396,7 @@ class Sweep:
             else:
                 todo, copied = reuse_completed(store, plan, summary.job_id, todo)
                 summary.skipped += copied
+                self.reused = 2 * copied
         store.add_event(
             summary.job_id,
             "started",
@@ -507,9 +509,14 @@ class Sweep:
             if not todo:
                 break
             round_no = max(r for n, r in wanted if n in set(todo))
+        self._grown()
+
+    def _grown(self) -> None:
+        """The job row's size and values as far as the search has gone."""
+        plan = self.plan
         self.summary.total = plan.n_jobs
-        store.set_job_grid(
-            job_id,
+        self.store.set_job_grid(
+            self.summary.job_id,
             {
                 "total_runs": 2 * plan.n_jobs,
                 "kappas": sorted(plan.distinct["kappa"]),
@@ -522,6 +529,17 @@ class Sweep:
     def _round(self, todo: list[int], round_no: int) -> None:
         """One round of a frontier search: its pairs as one batch through the launcher."""
         f = self.plan.search
+        if round_no:
+            self._grown()
+            first = self.plan.spec(todo[0]).config
+            if first["job"].get("skip_completed") and not record_trades(first):
+                todo, copied = reuse_completed(
+                    self.store, self.plan, self.summary.job_id, todo, already=self.reused
+                )
+                self.summary.skipped += copied
+                self.reused += 2 * copied
+                if not todo:
+                    return
         where = [
             (self.subdirs.of(n, self.plan.overrides_of(n), self._values_for(self.subdirs, n)), n)
             for n in todo

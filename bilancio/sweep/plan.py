@@ -235,7 +235,6 @@ class FrontierPlan:
         self.cells = base.n_jobs
         self.distinct: dict[str, set[Any]] = {k: set(v) for k, v in base.distinct.items()}
         self.distinct[search.param] = set()
-        self.hashes: list[str] = []
         self._evals: dict[int, tuple[int, float]] = {}  # job number → (cell, value)
         self._num_of: dict[tuple[int, float], int] = {}
         self._hashes: dict[int, str] = {}
@@ -286,9 +285,6 @@ class FrontierPlan:
 
     def hash_of(self, num: int) -> str:
         return self._hashes[num]
-
-    def cell_of(self, num: int) -> int:
-        return self._evals[num][0]
 
     def overrides_of(self, num: int) -> tuple[str, ...]:
         cell, value = self._evals[num]

@@ -11,8 +11,11 @@ from bilancio.storage import Store
 from bilancio.sweep.records import run_record
 
 
-def reuse_completed(store: Store, plan: Any, job_id: str, todo: list[int]) -> tuple[list, int]:
-    """(the job numbers still to run, how many pairs were copied)."""
+def reuse_completed(
+    store: Store, plan: Any, job_id: str, todo: list[int], already: int = 0
+) -> tuple[list, int]:
+    """(the job numbers still to run, how many pairs were copied); ``already``: runs this
+    sweep copied before (a frontier's earlier rounds), counted in the job's reused_runs."""
     found = store.completed_by_hash({plan.hash_of(n) for n in todo})
     still, runs, metrics = [], [], []
     for num in todo:
@@ -48,5 +51,5 @@ def reuse_completed(store: Store, plan: Any, job_id: str, todo: list[int]) -> tu
             )
     for i in range(0, len(runs), 1000):
         store.save_runs(runs[i : i + 1000], metrics[i : i + 1000])
-    store.set_reused(job_id, len(runs))
+    store.set_reused(job_id, already + len(runs))
     return still, len(runs) // 2
