@@ -307,3 +307,61 @@ def test_skip_completed_reuses_every_round_of_an_earlier_frontier(frontier_job, 
         == len(rows(db, "SELECT 1 FROM runs WHERE job_id = 'fr'"))
     )
     assert _frontier(db, "again")["cells"] == _frontier(db, "fr")["cells"]
+
+
+RING = [
+    "-m", "mu=1", "seed=1,2", "n_agents=20", "default_handling=expel-agent",
+    "hydra.sweeper.design=frontier", "hydra.sweeper.frontier.metric=delta_ring",
+    "hydra.sweeper.frontier.high=8", "hydra.sweeper.frontier.target=0.1",
+    "hydra.sweeper.frontier.iterations=3", "job.id=served",
+]  # fmt: skip
+
+
+def _served_like_sqlite(storage: str, tmp_path: Path, env: dict[str, str]) -> None:
+    """A frontier that reads every round back from a server finds what SQLite finds."""
+    import os
+
+    from bilancio.storage import open_store
+
+    served = subprocess.run(
+        [str(SCRIPT), *RING, f"storage={storage}"], cwd=tmp_path, capture_output=True,
+        text=True, env={**os.environ, **env}, timeout=300,
+    )  # fmt: skip
+    assert served.returncode == 0, served.stderr
+    lite = bilancio(*RING, cwd=tmp_path)
+    assert lite.returncode == 0, lite.stderr
+    settings = {"backend": storage, **({"url": env["BILANCIO_DATABASE_URL"]} if env else {})}
+    store = open_store(settings)
+    try:
+        stored = store.get_job("served")["job_metrics"]["raw_summary"]["frontier"]
+    finally:
+        store.close()
+    assert stored == _frontier(tmp_path / "bilancio.db", "served")
+    assert any(c["passive"]["status"] == "reached" for c in stored["cells"])
+
+
+def test_a_frontier_on_postgresql(migrated_url, tmp_path) -> None:
+    _served_like_sqlite("postgres", tmp_path, {"BILANCIO_DATABASE_URL": migrated_url})
+
+
+def test_a_frontier_on_supabase(supabase_env, tmp_path) -> None:
+    _served_like_sqlite("supabase", tmp_path, {})
+
+
+def test_the_results_api_gives_the_frontier_as_a_frame(frontier_job) -> None:
+    from bilancio import results
+
+    db = frontier_job / "bilancio.db"
+    frame = results.frontier("fr", storage=db)
+    found = _frontier(db, "fr")
+    assert len(frame) == 6 and frame.attrs["settings"]["target"] == TARGET
+    assert frame.attrs["groups"] == found["groups"]
+    for row, cell in zip(frame.to_dict("records"), found["cells"], strict=True):
+        assert (row["mu"], row["seed"]) == (cell["values"]["mu"], cell["values"]["seed"])
+        assert row["status_active"] == cell["active"]["status"]
+    reached = frame[frame.status_passive == "reached"]
+    assert (reached.value_passive >= LOW).all() and (reached.value_passive <= HIGH).all()
+    grid = bilancio("-m", "kappa=1", "n_agents=12", "job.id=plain", cwd=frontier_job)
+    assert grid.returncode == 0, grid.stderr
+    with pytest.raises(ValueError, match="job plain is not a frontier search"):
+        results.frontier("plain", storage=db)

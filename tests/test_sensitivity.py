@@ -206,3 +206,14 @@ def test_each_combination_of_the_other_lists_has_its_own_indices(tmp_path) -> No
     flat = found["groups"][0]["metrics"]["trading_effect"]
     assert flat["indices"] is None and "no variation" in flat["note"]
     assert found["groups"][1]["metrics"]["trading_effect"]["indices"]["kappa"]["ST"] is not None
+
+
+def test_the_results_api_gives_the_indices_as_a_frame(saltelli_job) -> None:
+    from bilancio import results
+
+    frame = results.sensitivity("salt", storage=saltelli_job / "bilancio.db")
+    stored = _shown(saltelli_job)["groups"][0]["metrics"]
+    assert len(frame) == 3 * 2  # outputs × parameters
+    for row in frame.to_dict("records"):
+        expected = stored[row["output"]]["indices"][row["parameter"]]
+        assert {k: row[k] for k in ("S1", "S1_conf", "ST", "ST_conf")} == expected

@@ -187,6 +187,58 @@ def _with_parameters(rows: list[dict[str, Any]], runs: list[dict[str, Any]], kin
     return frame
 
 
+def frontier(job_id: str, storage: Storage = "bilancio.db") -> Any:
+    """A frontier job (``hydra.sweeper.design=frontier``): one row per cell (its other swept
+    values and seed) with each regime's status and answer (``value_passive``, empty where
+    ``status_passive`` is ``not reached``), the liquidity ``saved``, rounds and evaluations.
+    ``attrs["settings"]`` holds the search's settings, ``attrs["groups"]`` the means over seeds
+    with their 95% intervals."""
+    import pandas as pd
+
+    from bilancio.analysis.frontier import FRONTIER_COLUMNS, frontier_rows, job_frontier
+
+    with _reading(storage) as store:
+        job = store.get_job(job_id)
+        found, _ = job_frontier(store, job)
+    if found is None:
+        raise ValueError(f"job {job_id} is not a frontier search (hydra.sweeper.design=frontier)")
+    rows = frontier_rows(found)
+    columns = list(dict.fromkeys(k for r in rows for k in r)) or list(FRONTIER_COLUMNS)
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame.attrs["settings"], frame.attrs["groups"] = found["settings"], found["groups"]
+    return frame
+
+
+def sensitivity(job_id: str, storage: Storage = "bilancio.db") -> Any:
+    """A Saltelli job's Sobol' indices in long form: one row per group of the other swept
+    values, output (``trading_effect``, ``delta_passive``, ``delta_active``) and parameter,
+    with S1, S1_conf, ST and ST_conf (empty where the output does not vary: ``note`` says
+    so)."""
+    import pandas as pd
+
+    from bilancio.analysis.sensitivity import job_indices
+
+    with _reading(storage) as store:
+        job = store.get_job(job_id)
+        found, _ = job_indices(store, job)
+    names = [p["name"] for p in found["parameters"]]
+    records = []
+    for group in found["groups"]:
+        for metric, got in (group.get("metrics") or {}).items():
+            for name in names:
+                values = (got.get("indices") or {}).get(name) or {}
+                records.append(
+                    {
+                        **group["values"],
+                        "output": metric,
+                        "parameter": name,
+                        **{k: values.get(k) for k in ("S1", "S1_conf", "ST", "ST_conf")},
+                        "note": got.get("note") or group.get("note"),
+                    }
+                )
+    return pd.DataFrame.from_records(records)
+
+
 def jobs(storage: Storage = "bilancio.db") -> Any:
     """Every job of the store, newest first (the columns of ``bilancio jobs ls --json``)."""
     import pandas as pd
