@@ -79,3 +79,18 @@ def hold_write_lock(db: Path, seconds: float) -> subprocess.Popen[str]:
     )
     assert holder.stdout.readline().strip() == "held"
     return holder
+
+
+def report_inputs(db: Path, job_id: str) -> tuple[dict, list, object]:
+    """(the job row, its cells, its pairs frame) as ``bilancio report`` reads them."""
+    from bilancio.analysis.results import pairs_frame
+    from bilancio.analysis.summary import job_cells
+    from bilancio.storage import open_store
+
+    store = open_store({"backend": "sqlite", "path": str(db)})
+    try:
+        job = store.get_job(job_id)
+        cells, _ = job_cells(store, job_id, job)
+        return job, cells, pairs_frame(store.job_runs(job_id))
+    finally:
+        store.close()

@@ -120,17 +120,10 @@ def test_the_answers_are_shown_exported_and_drawn(frontier_job) -> None:
     )
     assert len(lines) == 1 + 6
     from bilancio.analysis import report
-    from bilancio.analysis.results import pairs_frame
-    from bilancio.analysis.summary import job_cells
-    from bilancio.storage import open_store
 
-    store = open_store({"backend": "sqlite", "path": str(frontier_job / "bilancio.db")})
-    try:
-        job = store.get_job("fr")
-        cells, _ = job_cells(store, "fr", job)
-        pairs = pairs_frame(store.job_runs("fr"))
-    finally:
-        store.close()
+    from .sweep_helpers import report_inputs
+
+    job, cells, pairs = report_inputs(frontier_job / "bilancio.db", "fr")
     (built,) = report.build(cells, pairs, job)  # the frontier's figure, not the grid's
     module, fig = built
     assert module.NAME == "frontier"

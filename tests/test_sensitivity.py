@@ -151,17 +151,10 @@ def test_an_incomplete_design_is_said_to_be_one(saltelli_job) -> None:
 
 def test_the_report_draws_the_stored_indices(saltelli_job) -> None:
     from bilancio.analysis import report
-    from bilancio.analysis.results import pairs_frame
-    from bilancio.analysis.summary import job_cells
-    from bilancio.storage import open_store
 
-    store = open_store({"backend": "sqlite", "path": str(saltelli_job / "bilancio.db")})
-    try:
-        job = store.get_job("salt")
-        cells, _ = job_cells(store, "salt", job)
-        pairs = pairs_frame(store.job_runs("salt"))
-    finally:
-        store.close()
+    from .sweep_helpers import report_inputs
+
+    job, cells, pairs = report_inputs(saltelli_job / "bilancio.db", "salt")
     built = dict((m.NAME, f) for m, f in report.build(cells, pairs, job))
     assert "sensitivity" not in dict((m.NAME, f) for m, f in report.build(cells, pairs))
     stored = job["job_metrics"]["raw_summary"]["sensitivity"]["groups"][0]["metrics"]

@@ -2,18 +2,21 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
+from bilancio.sweep.frontier import Frontier
+
 
 @dataclass
 class FrontierConf:
     # hydra.sweeper.design=frontier: per cell of the other swept values (seeds included), the
     # smallest param in [low, high] where the metric (delta or delta_ring) is at most target,
     # for each regime, by bisection: round 0 at low and high, then `iterations` halvings
-    param: str = "kappa"
-    low: float = 0.1
-    high: float = 4.0
-    target: float = 0.02
-    iterations: int = 6
-    metric: str = "delta"
+    # (the defaults are bilancio.sweep.frontier.Frontier's)
+    param: str = Frontier.param
+    low: float = Frontier.low
+    high: float = Frontier.high
+    target: float = Frontier.target
+    iterations: int = Frontier.iterations
+    metric: str = Frontier.metric
 
 
 @dataclass
