@@ -210,6 +210,16 @@ def test_a_frontier_through_a_generic_hydra_launcher(frontier_job, tmp_path) -> 
             "invalid hydra.sweeper.frontier.low=5.0 with high=1.0: allowed low < high",
         ),
         (["hydra.sweeper.frontier.iterations=0"], "allowed an integer from 1 to 40"),
+        (
+            [
+                "hydra.sweeper.frontier.param=mu",
+                "hydra.sweeper.frontier.low=0",
+                "hydra.sweeper.frontier.high=2",
+            ],
+            "hydra.sweeper.frontier.high=2.0 is not a value of mu: invalid mu=2.0: allowed a "
+            "number in [0, 1]",
+        ),
+        (["hydra.sweeper.frontier.target=nan"], "allowed a finite number"),
         (["hydra.sweeper.frontier.metric=phi"], "allowed 'delta', 'delta_ring'"),
         (["kappa=0.5,1"], "hydra.sweeper.design=frontier searches kappa itself"),
         (["mu=interval(0,1)"], "a continuous range is for hydra.sweeper.design=lhs"),

@@ -270,7 +270,16 @@ class FrontierPlan:
             return self._num_of[(cell, value)]
         provisional = max(self._evals, default=-1) + 1
         spec = self._spec(provisional, cell, value)
-        params = _validate(spec.config, spec.overrides)
+        try:
+            params = _validate(spec.config, spec.overrides)
+        except SweepError as err:
+            bound = {self.search.low: "low", self.search.high: "high"}.get(value)
+            if bound is None:
+                raise
+            raise SweepError(
+                f"hydra.sweeper.frontier.{bound}={value!r} is not a value of "
+                f"{self.search.param}: {err}"
+            ) from None
         digest = config_hash(params)
         num = (stored or {}).get(digest)
         if num is None or num in self._evals:
