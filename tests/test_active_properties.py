@@ -188,7 +188,7 @@ class CheckedMarket:
         owed, held, claims, stock, customers = _book_from_scratch(
             led, day, self.n_traders, book.makers
         )
-        if book.customers != customers:
+        if list(book.customers) != customers:  # the same agents, in the same order
             self.mismatches.append(f"day {day}: customers {book.customers} != {customers}")
         for i in book.customers:
             for d in range(day, len(book.owed[i])):

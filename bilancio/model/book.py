@@ -24,7 +24,11 @@ class MarketBook:
         self.ledger = ledger
         n_agents = len(ledger.names)
         self.makers = makers
-        self.customers: list[int] = [i for i in range(n_traders) if not ledger.defaulted[i]]
+        # the customers in order H1..Hn, as a dict (an ordered set): an expelled one leaves in
+        # O(1), not in a scan of the list
+        self.customers: dict[int, None] = dict.fromkeys(
+            i for i in range(n_traders) if not ledger.defaulted[i]
+        )
         last_due = max(ledger.original_due, default=0)
         width = max(span, last_due + 1) + max(ledger.distance, default=0)
         self.owed = [[0.0] * width for _ in range(n_agents)]  # O_i(d)
@@ -83,8 +87,7 @@ class MarketBook:
         """``agent`` was expelled: its liabilities are written off, it is no longer a customer."""
         led = self.ledger
         self._known_defaulted.add(agent)
-        if agent in self.customers:
-            self.customers.remove(agent)
+        self.customers.pop(agent, None)
         for pid in self.by_debtor[agent]:
             due = led.due[pid]
             if led.state[pid] != OPEN or due < day:
