@@ -368,3 +368,11 @@ def test_the_results_api_gives_the_frontier_as_a_frame(frontier_job) -> None:
     assert grid.returncode == 0, grid.stderr
     with pytest.raises(ValueError, match="job plain is not a frontier search"):
         results.frontier("plain", storage=db)
+
+
+def test_the_defaults_are_bilancio_01s_search(tmp_path) -> None:
+    # README: param kappa in [0.1, 4.0], target 0.02, 6 iterations (7 rounds), metric delta
+    done = bilancio("-m", "hydra.sweeper.design=frontier", "n_agents=12", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    said = "the frontier of kappa in [0.1, 4] where delta ≤ 0.02, for 1 cell: up to 14 pairs"
+    assert f"{said} in 7 rounds" in done.stderr

@@ -410,7 +410,8 @@ class Sweep:
             f = plan.search
             print(
                 f"bilancio: job {summary.job_id}: the frontier of {f.param} in [{f.low:g}, "
-                f"{f.high:g}] where {f.metric} ≤ {f.target:g}, for {plan.cells} cells: up to "
+                f"{f.high:g}] where {f.metric} ≤ {f.target:g}, for {plan.cells} "
+                f"cell{'s' * (plan.cells != 1)}: up to "
                 f"{plan.max_pairs} pairs in {f.iterations + 1} rounds → {_where(self.storage)}",
                 file=sys.stderr,
             )
