@@ -63,6 +63,9 @@ class SweepPlan:
         self._sizes = [len(a.values) for a in axes]
         self._bases: dict[tuple[str, ...], tuple[dict[str, Any] | None, DictConfig, Any]] = {}
         self._checked: dict[tuple[tuple[str, ...], str, str], Any] = {}
+        # (structural, key, int or float): the schema takes such values as they are, so a
+        # further one needs no check of its own (a design draws a new float per point)
+        self._as_is: dict[tuple[tuple[str, ...], str, type], type] = {}
         self.overrides = overrides
         self.n_jobs = math.prod(self._sizes)
         self.job_id: str | None = None  # as configured (job.id); None: make a new one
@@ -114,7 +117,7 @@ class SweepPlan:
             for key, value in values:
                 memo = (structural, key, repr(value))
                 if memo not in self._checked:
-                    self._checked[memo] = _checked_value(typed, key, value)
+                    self._checked[memo] = self._check(structural, typed, key, value)
                 _set(config, key, self._checked[memo])
         overrides = self.overrides_of(num)
         job_id = self.bind.get("job_id", "")
@@ -122,6 +125,23 @@ class SweepPlan:
             config["job"] = {**config["job"], "id": job_id, "num": num}
             config["storage"] = self.bind["storage"]
         return JobSpec(job_id=job_id, job_num=num, config=config, overrides=overrides)
+
+    def _check(self, structural: tuple[str, ...], typed: DictConfig, key: str, value: Any) -> Any:
+        """``value`` as the schema converts it. A check copies the typed config (milliseconds),
+        so once an int or float for ``key`` came back as the same number (an int as a float for
+        a float field), later ones of that type are converted the same way without a check:
+        OmegaConf's numeric nodes have no bounds (the model's validation of every job checks
+        the range). A design draws a new float per point; ``range()`` a new int per job."""
+        kind = (structural, key, type(value))
+        convert = self._as_is.get(kind)
+        if convert is not None:
+            return convert(value)
+        checked = _checked_value(typed, key, value)
+        if (type(value), type(checked)) in ((int, int), (int, float), (float, float)) and (
+            checked == value
+        ):
+            self._as_is[kind] = type(checked)
+        return checked
 
     def _refuse_own_sweeps(self, hydra: DictConfig) -> None:
         """A swept config group option (``+experiments=a,b``) that brings a sweep of its own
