@@ -74,8 +74,9 @@ def test_the_crossings_are_confirmed_by_direct_simulation(frontier_job) -> None:
             else:
                 assert answer["status"] == "at low" and answer["value"] == LOW
                 assert _delta(base, mu, seed, LOW)[regime] <= TARGET
-        p, a = cell["passive"]["value"], cell["active"]["value"]
-        assert cell["saved"] == (None if p is None or a is None else pytest.approx(p - a))
+        p, a = cell["passive"], cell["active"]
+        both = p["status"] == a["status"] == "reached"
+        assert cell["saved"] == (pytest.approx(p["value"] - a["value"]) if both else None)
     assert statuses.count("reached") >= 8
     # the market matters only when claims mature at different times (μ = 1)
     saved = {g["values"]["mu"]: g["saved"] for g in found["groups"]}
@@ -220,6 +221,8 @@ def test_a_frontier_through_a_generic_hydra_launcher(frontier_job, tmp_path) -> 
             "number in [0, 1]",
         ),
         (["hydra.sweeper.frontier.target=nan"], "allowed a finite number"),
+        (["hydra.sweeper.frontier.target=1.5"], "allowed a default rate in [0, 1)"),
+        (["hydra.sweeper.frontier.target=-0.1"], "allowed a default rate in [0, 1)"),
         (["hydra.sweeper.frontier.metric=phi"], "allowed 'delta', 'delta_ring'"),
         (["kappa=0.5,1"], "hydra.sweeper.design=frontier searches kappa itself"),
         (["mu=interval(0,1)"], "a continuous range is for hydra.sweeper.design=lhs"),
@@ -376,3 +379,39 @@ def test_the_defaults_are_bilancio_01s_search(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     said = "the frontier of kappa in [0.1, 4] where delta ≤ 0.02, for 1 cell: up to 14 pairs"
     assert f"{said} in 7 rounds" in done.stderr
+
+
+def test_an_answer_at_low_is_a_bound_never_averaged(tmp_path) -> None:
+    done = bilancio(
+        "-m", "mu=0", "seed=1,2,3", "n_agents=30", "default_handling=expel-agent",
+        "hydra.sweeper.design=frontier", "hydra.sweeper.frontier.low=6",
+        "hydra.sweeper.frontier.high=9", "hydra.sweeper.frontier.target=0.1",
+        "hydra.sweeper.frontier.iterations=2", "job.id=low", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = _frontier(tmp_path / "bilancio.db", "low")
+    at_low = [c for c in found["cells"] if c["passive"]["status"] == "at low"]
+    assert at_low, found["cells"]  # δ ≤ 0.1 already at κ = 6
+    assert all(c["passive"]["value"] == 6 and c["saved"] is None for c in at_low)
+    (group,) = found["groups"]
+    reached = [c for c in found["cells"] if c["passive"]["status"] == "reached"]
+    assert group["passive"]["at_low"] == len(at_low)
+    assert group["passive"]["n"] == len(reached)
+    assert "at low" in done.stdout
+
+
+def test_a_frontier_resumes_only_as_the_same_sweep(frontier_job, tmp_path) -> None:
+    import shutil
+
+    shutil.copy(frontier_job / "bilancio.db", tmp_path / "bilancio.db")
+    fewer = [a if a != "seed=1,2,3" else "seed=1,2" for a in SWEEP]  # the first cells only
+    refused = bilancio(*fewer, "job.id=fr", cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "A frontier resumes only as the same sweep" in refused.stderr
+    other = bilancio(*SWEEP, "hydra.sweeper.frontier.iterations=4", "job.id=fr", cwd=tmp_path)
+    assert other.returncode == 2
+    assert "hydra.sweeper.frontier.iterations: 5 then, 4 now" in other.stderr
+    failed_only = bilancio("rerun", "fr", "--failed-only", cwd=tmp_path)
+    assert failed_only.returncode == 2 and "Resume it instead" in failed_only.stderr
+    (job,) = rows(tmp_path / "bilancio.db", "SELECT status FROM jobs WHERE job_id = 'fr'")
+    assert job["status"] == "completed"

@@ -201,11 +201,15 @@ def cell_rows(job_id: str, runs: Iterable[dict[str, Any]]) -> list[dict[str, Any
 
 def cells_of_pairs(job_id: str, found: Iterable[Pair]) -> list[dict[str, Any]]:
     """:func:`cell_rows` of pairs already made by :func:`pairs_of`."""
-    groups: dict[str, list[Pair]] = {}
+    groups: dict[str, dict[int, Pair]] = {}
     for pair in found:
-        groups.setdefault(pair.cell_key, []).append(pair)
+        # a cell's replicates are its seeds: a pair that repeats a seed of the cell is the same
+        # simulation again (a Saltelli sample's duplicated points, a swept non-model key) and
+        # counts once, or its statistics would count one scenario as two replicates
+        groups.setdefault(pair.cell_key, {}).setdefault(pair.seed, pair)
     rows = []
-    for key, pairs in groups.items():
+    for key, by_seed in groups.items():
+        pairs = list(by_seed.values())
         params = pairs[0].params
         usable = [p for p in pairs if p.effect is not None]
         row: dict[str, Any] = {

@@ -119,8 +119,9 @@ def _sortable(value: Any) -> tuple:
 
 def _groups(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Cells that differ only by seed, pooled: per regime how many seeds reached the target
-    and the mean answer with its 95% t-interval; the liquidity saved likewise (over the seeds
-    where both regimes have a number)."""
+    inside (low, high] and the mean answer with its 95% t-interval; the liquidity saved
+    likewise (over the seeds where both regimes reached it). "At low" and "not reached" are
+    counted, never averaged."""
     grouped: dict[str, list[dict[str, Any]]] = {}
     shown: dict[str, dict[str, Any]] = {}
     for c in cells:
@@ -132,7 +133,8 @@ def _groups(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for key, members in grouped.items():
         group: dict[str, Any] = {"values": shown[key], "seeds": len(members)}
         for regime in REGIMES:
-            values = [m[regime]["value"] for m in members if m[regime]["value"] is not None]
+            # the mean of the values found inside (low, high]; "at low" is a bound, counted
+            values = [m[regime]["value"] for m in members if m[regime]["status"] == REACHED]
             statuses = [m[regime]["status"] for m in members]
             group[regime] = {
                 **_mean_ci(values),

@@ -197,7 +197,7 @@ def _analyse(design: SaltelliJob, outputs: list[float]) -> dict[str, Any]:
             calc_second_order=True,
             num_resamples=RESAMPLES,
             conf_level=CONF_LEVEL,
-            seed=design.seed,
+            seed=bootstrap_seed(design.seed),
         )
     return {
         "variance": float(np.var(y)),
@@ -206,6 +206,12 @@ def _analyse(design: SaltelliJob, outputs: list[float]) -> dict[str, Any]:
             for i, r in enumerate(design.ranges)
         },
     }
+
+
+def bootstrap_seed(design_seed: int) -> int:
+    """The seed of SALib's bootstrap: the design seed + 1, because SALib's ``analyze.sobol``
+    tests ``if seed:`` and so draws unseeded (other intervals every time) for a seed of 0."""
+    return design_seed + 1
 
 
 def _finite(value: Any) -> float | None:
@@ -228,8 +234,8 @@ def format_indices(found: dict[str, Any]) -> str:
         where = ", ".join(f"{k}={v}" for k, v in g["values"].items())
         seeds = g["seeds"]
         lines.append(
-            f"\n{where + ': ' if where else ''}{len(seeds)} seed{'s' * (len(seeds) != 1)} "
-            "(outputs averaged over them)"
+            f"\n{where + ': ' if where else ''}{len(seeds)} seed{'s' * (len(seeds) != 1)}"
+            + (" (outputs averaged over them)" if len(seeds) > 1 else "")
         )
         if g.get("note"):
             lines.append(f"  {g['note']}")

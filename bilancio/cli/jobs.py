@@ -213,13 +213,20 @@ def _sensitivity(store: Any, args: argparse.Namespace) -> int:
     except SensitivityError as err:
         print(f"bilancio: {err}", file=sys.stderr)
         return 2
+    # exit 1 when no group has indices (a running, incomplete or failed design): a script
+    # must not take the notes for results
+    some = any(
+        (m or {}).get("indices") for g in found["groups"] for m in (g.get("metrics") or {}).values()
+    )
     if args.json:
         print(json.dumps(found, indent=1))
-        return 0
+        return 0 if some else 1
     print(format_indices(found))
     if not stored:
         print("  (computed from the runs now: none stored for this job yet)")
-    return 0
+    if not some:
+        print("bilancio: no indices: see the notes above", file=sys.stderr)
+    return 0 if some else 1
 
 
 def _trade_summary(store: Any, job_id: str) -> Any:

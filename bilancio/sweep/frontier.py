@@ -79,6 +79,11 @@ class Frontier:
                 raise FrontierError(
                     f"invalid hydra.sweeper.frontier.{name}={value!r}: allowed a finite number"
                 )
+        if not 0 <= f.target < 1:
+            raise FrontierError(
+                f"invalid hydra.sweeper.frontier.target={f.target!r}: allowed a default rate "
+                "in [0, 1) (δ and delta_ring are shares of the debt)"
+            )
         if f.low >= f.high:
             raise FrontierError(
                 f"invalid hydra.sweeper.frontier.low={f.low!r} with high={f.high!r}: allowed "
@@ -149,11 +154,12 @@ class CellSearch:
         return not self.wanted
 
     def saved(self) -> float | None:
-        """The liquidity saved, κ*_passive − κ*_active, when both are numbers."""
-        p, a = self.regimes["passive"].value, self.regimes["active"].value
-        if p is None or a is None:
+        """The liquidity saved, κ*_passive − κ*_active, when both regimes reached the target
+        inside (low, high]: an answer "at low" is a bound (κ* ≤ low), not a value."""
+        p, a = self.regimes["passive"], self.regimes["active"]
+        if p.status != REACHED or a.status != REACHED:
             return None
-        return p - a
+        return p.value - a.value
 
 
 Lookup = Callable[[float], Any]  # value → MISSING, an error text, or {regime: metric or None}

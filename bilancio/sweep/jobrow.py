@@ -41,7 +41,9 @@ def job_record(
         outside_mid_ratios=sorted(plan.distinct["outside_mid_ratio"]),
         seeds=sorted(plan.distinct["seed"]),
         total_runs=2 * plan.n_jobs,
-        overrides=[redact_override(o) for o in plan.overrides],
+        overrides=[
+            redact_override(o) for o in getattr(plan, "row_overrides", None) or plan.overrides
+        ],
         config=public_config(base),
         code_version=version or code_version(),
         description=description,

@@ -283,18 +283,38 @@ class Sweep:
 
     def _refuse_other_design(self, store: Store, job_id: str) -> None:
         """A resumed design job must be drawn or searched as before: its row's
-        ``hydra.sweeper.*`` settings (design, samples, seed, frontier) are this sweep's."""
+        ``hydra.sweeper.*`` settings (design, samples, seed, frontier) are this sweep's. A
+        frontier's cells must be the same too: its later rounds are numbered after all of
+        them, so a sweep over fewer cells would leave the others' searches unfinished."""
         from bilancio.analysis.sensitivity import design_settings
 
-        before = design_settings(store.get_job(job_id).get("overrides"))
-        now = design_settings(self.plan.overrides)
+        plan = self.plan
+        now_said = getattr(plan, "row_overrides", None)
+        if now_said is None and plan.overrides[:1] and plan.overrides[0].startswith("rerun.of="):
+            return  # a plain rerun: a new job of reproduced runs
+        now_said = now_said if now_said is not None else plan.overrides
+        stored = store.get_job(job_id).get("overrides") or []
+        before, now = design_settings(stored), design_settings(now_said)
         if before != now:
-            said = " ".join(f"hydra.sweeper.{k}={v}" for k, v in sorted(before.items()))
-            raise SweepError(
-                f"job {job_id} was made with other design settings ({said or 'the grid'}) than "
-                "this sweep's; a resumed sweep must be the same sweep (use a new job.id for a "
-                "different one)"
+            differ = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+            said = ", ".join(
+                f"hydra.sweeper.{k}: {before.get(k, '(unset)')} then, {now.get(k, '(unset)')} now"
+                for k in differ
             )
+            raise SweepError(
+                f"job {job_id} was made with other design settings ({said}); a resumed sweep "
+                "must be the same sweep (use a new job.id for a different one)"
+            )
+        if now.get("design") == "frontier":
+            swept = [o for o in stored if not o.startswith(("job.id=", "hydra.sweeper."))]
+            asked = [o for o in now_said if not o.startswith(("job.id=", "hydra.sweeper."))]
+            if swept != asked:
+                raise SweepError(
+                    f"job {job_id} is a frontier over {' '.join(swept) or '(no overrides)'}; "
+                    f"this sweep is over {' '.join(asked) or '(no overrides)'}. A frontier "
+                    "resumes only as the same sweep (the same command and job.id), or its "
+                    "other cells' searches would be left unfinished"
+                )
 
     def _refuse_conflicts(self, store: Store, job_id: str) -> None:
         """A resumed sweep must be the same sweep: refuse it, unchanged, if a completed pair of

@@ -33,8 +33,12 @@ class StoredPlan:
         failed_only: bool,
         job_id: str | None = None,
         storage: dict[str, Any] | None = None,
+        row_overrides: list[str] | None = None,
     ):
         self._configs = configs
+        # --failed-only completes the job: its row keeps the overrides it was made with (a
+        # design's ranges and settings, which its summaries read)
+        self.row_overrides = list(row_overrides or []) if failed_only else None
         self._storage = storage  # this command's storage settings, not the stored ones
         self.nums = sorted(configs)
         self.n_jobs = len(self.nums)
@@ -93,6 +97,15 @@ def plan_rerun(config: DictConfig, swept: list[str]) -> StoredPlan:
             f"this is {here}",
             file=sys.stderr,
         )
+    from bilancio.analysis.sensitivity import design_settings
+
+    if failed_only and design_settings(stored.get("overrides")).get("design") == "frontier":
+        raise SweepError(
+            f"job {original} is a frontier search: --failed-only would run its failed pairs "
+            "again but not the rounds after them. Resume it instead, with the command that "
+            f"made it and job.id={original}: the search runs its failed pairs again and goes on "
+            "from there"
+        )
     configs: dict[int, dict[str, Any]] = {}
     for run in runs:
         if failed_only and run["status"] == "completed":
@@ -113,7 +126,9 @@ def plan_rerun(config: DictConfig, swept: list[str]) -> StoredPlan:
             f"completed); `bilancio rerun {original} --failed-only` runs them into the same job"
         )
     try:
-        return StoredPlan(configs, original, failed_only, config.job.id, settings)
+        return StoredPlan(
+            configs, original, failed_only, config.job.id, settings, stored.get("overrides")
+        )
     except ParameterError as err:
         raise SweepError(f"a stored config no longer validates: {err}") from None
 

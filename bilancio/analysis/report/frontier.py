@@ -27,7 +27,8 @@ def caption(grid: Grid) -> str:
         f"{s.get('metric')} ≤ {s.get('target')}, passive (red) and active (blue), mean over the "
         f"seeds with 95% t-intervals (bisection to ±{found['resolution']:.3g}). Right: the "
         f"liquidity saved {p}*_passive − {p}*_active, over the seeds where both reached the "
-        "target. A point is missing where no seed reached it; hover for the counts."
+        "target. Each point is labelled with how many of its seeds reached the target inside "
+        "the range (the others: not reached, or already at low); none: no point."
     )
 
 
@@ -76,7 +77,9 @@ def figure(grid: Grid) -> Any:
                 go.Scatter(
                     x=[x for x, _, _ in shown],
                     y=[r["mean"] for _, r, _ in shown],
-                    mode="lines+markers",
+                    mode="lines+markers+text",
+                    text=[f"{r['n']}/{g['seeds']}" for _, r, g in shown],  # seeds reached
+                    textposition="top center",
                     name=f"{param}* {regime}{suffix}",
                     line={"color": COLOURS[regime], "dash": dashes[k % len(dashes)]},
                     error_y={"type": "data", "array": upper, "arrayminus": lower, "width": 4},
