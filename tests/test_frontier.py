@@ -415,3 +415,18 @@ def test_a_frontier_resumes_only_as_the_same_sweep(frontier_job, tmp_path) -> No
     assert failed_only.returncode == 2 and "Resume it instead" in failed_only.stderr
     (job,) = rows(tmp_path / "bilancio.db", "SELECT status FROM jobs WHERE job_id = 'fr'")
     assert job["status"] == "completed"
+
+
+def test_a_frontier_with_failed_pairs_is_resumed_from_them(frontier_job, tmp_path) -> None:
+    from .test_other_sweepers import run
+
+    first_mid = (LOW + HIGH) / 2  # round 1 of every cell whose search is open
+    failed = run(*SWEEP, "job.id=fr", cwd=tmp_path, BILANCIO_TEST_FAIL_AT_KAPPA=str(first_mid))
+    assert failed.returncode == 1, failed.stderr
+    found = _frontier(tmp_path / "bilancio.db", "fr")
+    assert any(c["passive"]["status"] == "failed" for c in found["cells"])
+    resumed = run(*SWEEP, "job.id=fr", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "round 0 of" not in resumed.stderr  # round 0 was complete: it starts at the failures
+    ours = _frontier(tmp_path / "bilancio.db", "fr")
+    assert ours["cells"] == _frontier(frontier_job / "bilancio.db", "fr")["cells"]
