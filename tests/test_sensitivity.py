@@ -248,3 +248,20 @@ def test_no_indices_is_exit_1(tmp_path) -> None:
     shown = bilancio("jobs", "sensitivity", "flat", cwd=tmp_path)
     assert shown.returncode == 1 and "no variation" in shown.stdout
     assert "no indices" in shown.stderr
+
+
+def test_rerun_failed_only_completes_a_saltelli_job_and_keeps_its_design(saltelli_job, tmp_path):
+    from .test_other_sweepers import run
+
+    (point,) = rows(
+        saltelli_job / "bilancio.db",
+        "SELECT kappa FROM runs WHERE job_num = 3 AND regime = 'passive'",
+    )
+    failing = run(*SWEEP, cwd=tmp_path, BILANCIO_TEST_FAIL_AT_KAPPA=repr(point["kappa"]))
+    assert failing.returncode == 1, failing.stderr
+    assert bilancio("jobs", "sensitivity", "salt", cwd=tmp_path).returncode == 1  # incomplete
+    done = run("rerun", "salt", "--failed-only", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (job,) = rows(tmp_path / "bilancio.db", "SELECT overrides FROM jobs")
+    assert "hydra.sweeper.design=saltelli" in json.loads(job["overrides"])
+    assert _json(tmp_path, "salt")["groups"] == _shown(saltelli_job)["groups"]
