@@ -7,9 +7,10 @@ from the job's stored pairs; per group of cells that differ only by seed, the me
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from bilancio.analysis.cells import _metrics
 from bilancio.sweep.frontier import (
     AT_LOW,
     METRICS,
@@ -41,7 +42,7 @@ def frontier_of(job: dict[str, Any]) -> Frontier | None:
 def results(f: Frontier, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The frontier of every cell (its other values and seed) from the job's runs, and the
     liquidity saved per group of cells that differ only by seed, with its 95% t-interval."""
-    from bilancio.analysis.cells import _metrics, flatten
+    from bilancio.analysis.cells import flatten
     from bilancio.report import pair_key
 
     by_pair: dict[tuple, dict[str, dict[str, Any]]] = {}
@@ -58,7 +59,7 @@ def results(f: Frontier, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         rest = {k: v for k, v in flatten(_params(config)).items() if k != f.param}
         key = repr(sorted(rest.items()))
         cells.setdefault(key, rest)
-        evaluations.setdefault(key, {})[float(value)] = _evaluation(f, both, _metrics)
+        evaluations.setdefault(key, {})[float(value)] = _evaluation(f, both)
     out = []
     for key, rest in cells.items():
         found = evaluations[key]
@@ -93,7 +94,7 @@ def _params(config: dict[str, Any]) -> dict[str, Any]:
     return {k: config[k] for k in fields if k in config}
 
 
-def _evaluation(f: Frontier, both: dict[str, dict[str, Any]], metrics_of: Callable) -> Any:
+def _evaluation(f: Frontier, both: dict[str, dict[str, Any]]) -> Any:
     """What replay needs of a stored pair: the metric of each regime, or the error of a failed
     one (a pair still missing a regime is MISSING)."""
     if any(r.get("status") == "failed" for r in both.values()):
@@ -103,7 +104,7 @@ def _evaluation(f: Frontier, both: dict[str, dict[str, Any]], metrics_of: Callab
         return MISSING
     out = {}
     for regime, run in both.items():
-        value = metrics_of(run).get(METRICS[f.metric])
+        value = _metrics(run).get(METRICS[f.metric])
         out[regime] = None if value is None else float(value)
     return out
 

@@ -514,6 +514,7 @@ class Sweep:
                 for r in both.values()
                 if r.get("config_hash")
             }
+            plan.adopt(stored)
             while True:  # until the next round has pairs to run, or the search is over
                 wanted, new = [], []
                 for cell in range(plan.cells):
@@ -561,12 +562,16 @@ class Sweep:
                 self.reused += 2 * copied
                 if not todo:
                     return
-        where = [
-            (self.subdirs.of(n, self.plan.overrides_of(n), self._values_for(self.subdirs, n)), n)
-            for n in todo
-        ]
         if round_no:  # round 0's folders were written before the job row
-            write_job_overrides(self.folder, ((w, self.plan.overrides_of(n)) for w, n in where))
+            subdirs, plan = self.subdirs, self.plan
+            write_job_overrides(
+                self.folder,
+                (
+                    (subdirs.of(n, plan.overrides_of(n), self._values_for(subdirs, n)),
+                     plan.overrides_of(n))
+                    for n in todo
+                ),
+            )  # fmt: skip
         self.store.add_event(self.summary.job_id, "round", {"round": round_no, "pairs": len(todo)})
         print(
             f"bilancio: round {round_no} of {f.iterations}: {len(todo)} pairs",
@@ -597,10 +602,9 @@ class Sweep:
         return out
 
     def _evaluation(self, both: dict[str, dict[str, Any]]) -> Any:
-        from bilancio.analysis.cells import _metrics
         from bilancio.analysis.frontier import _evaluation
 
-        return _evaluation(self.plan.search, both, _metrics)
+        return _evaluation(self.plan.search, both)
 
     @staticmethod
     def _complete(both: dict[str, dict[str, Any]] | None) -> bool:

@@ -256,6 +256,7 @@ class FrontierPlan:
         self.distinct: dict[str, set[Any]] = {k: set(v) for k, v in base.distinct.items()}
         self.distinct[search.param] = set()
         self._evals: dict[int, tuple[int, float]] = {}  # job number → (cell, value)
+        self._next = 0  # the next free job number (after every known and stored one)
         self._num_of: dict[tuple[int, float], int] = {}
         self._hashes: dict[int, str] = {}
         for cell in range(self.cells):
@@ -288,8 +289,7 @@ class FrontierPlan:
         next free number otherwise."""
         if (cell, value) in self._num_of:
             return self._num_of[(cell, value)]
-        provisional = max(self._evals, default=-1) + 1
-        spec = self._spec(provisional, cell, value)
+        spec = self._spec(self._next, cell, value)
         try:
             params = _validate(spec.config, spec.overrides)
         except SweepError as err:
@@ -303,7 +303,8 @@ class FrontierPlan:
         digest = config_hash(params)
         num = (stored or {}).get(digest)
         if num is None or num in self._evals:
-            num = max(provisional, max((stored or {}).values(), default=-1) + 1)
+            num = self._next
+        self._next = max(self._next, num + 1)
         self._evals[num] = (cell, value)
         self._num_of[(cell, value)] = num
         self._hashes[num] = digest
@@ -311,6 +312,10 @@ class FrontierPlan:
         for name, values in self.distinct.items():
             values.add(getattr(params, name))
         return num
+
+    def adopt(self, stored: dict[str, int]) -> None:
+        """New numbers come after every stored pair's (``stored``: hash → job number)."""
+        self._next = max(self._next, max(stored.values(), default=-1) + 1)
 
     def hash_of(self, num: int) -> str:
         return self._hashes[num]
