@@ -25,7 +25,7 @@ from bilancio.sweep.frontier import (
 
 def frontier_of(job: dict[str, Any]) -> Frontier | None:
     """A job's frontier settings, as its row's overrides record them; None for other jobs."""
-    from bilancio.analysis.sensitivity import design_settings
+    from bilancio.sweep.designs import design_settings
 
     said = design_settings(job.get("overrides"))
     if said.get("design") != "frontier":

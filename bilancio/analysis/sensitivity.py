@@ -22,7 +22,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from bilancio.sweep.designs import Range, saltelli_size
+from bilancio.sweep.designs import Range, design_settings, saltelli_size
 
 METRICS = {
     "trading_effect": "trading effect δ_passive − δ_active",
@@ -48,16 +48,6 @@ class SaltelliJob:
     @property
     def points(self) -> int:
         return saltelli_size(self.samples, len(self.ranges))
-
-
-def design_settings(overrides: list[str] | None) -> dict[str, str]:
-    """The ``hydra.sweeper.*`` settings among a job row's overrides (as strings)."""
-    out = {}
-    for o in overrides or []:
-        key, _, value = o.partition("=")
-        if key.startswith("hydra.sweeper."):
-            out[key.removeprefix("hydra.sweeper.")] = value
-    return out
 
 
 def saltelli_of(job: dict[str, Any]) -> SaltelliJob | None:

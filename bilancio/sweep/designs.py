@@ -163,3 +163,13 @@ def require_salib(part: str) -> Any:
 def saltelli_size(samples: int, dimensions: int) -> int:
     """Points of a Saltelli sample with second-order indices: N·(2D+2)."""
     return samples * (2 * dimensions + 2)
+
+
+def design_settings(overrides: list[str] | None) -> dict[str, str]:
+    """The ``hydra.sweeper.*`` settings among a job row's overrides (as strings)."""
+    out = {}
+    for o in overrides or []:
+        key, _, value = o.partition("=")
+        if key.startswith("hydra.sweeper."):
+            out[key.removeprefix("hydra.sweeper.")] = value
+    return out

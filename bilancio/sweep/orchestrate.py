@@ -286,7 +286,7 @@ class Sweep:
         ``hydra.sweeper.*`` settings (design, samples, seed, frontier) are this sweep's. A
         frontier's cells must be the same too: its later rounds are numbered after all of
         them, so a sweep over fewer cells would leave the others' searches unfinished."""
-        from bilancio.analysis.sensitivity import design_settings
+        from bilancio.sweep.designs import design_settings
 
         plan = self.plan
         now_said = getattr(plan, "row_overrides", None)

@@ -97,7 +97,7 @@ def plan_rerun(config: DictConfig, swept: list[str]) -> StoredPlan:
             f"this is {here}",
             file=sys.stderr,
         )
-    from bilancio.analysis.sensitivity import design_settings
+    from bilancio.sweep.designs import design_settings
 
     if failed_only and design_settings(stored.get("overrides")).get("design") == "frontier":
         raise SweepError(
