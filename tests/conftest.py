@@ -170,6 +170,7 @@ _STARTED_PACKAGES = (
     "attr",
     "packaging",
     "numpy",
+    "llvmlite",
     "scipy",
     "pandas",
     "tabulate",

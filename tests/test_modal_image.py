@@ -42,7 +42,9 @@ def test_the_image_has_no_dev_dependencies(image_python: Path) -> None:
     assert {"modal", "supabase", "hydra", "omegaconf", "postgrest"} <= installed
     size = sum(f.stat().st_size for f in Path(site).rglob("*") if f.is_file())
     print(f"image environment: {size / 1e6:.0f} MB")
-    assert size < 350e6  # scipy and numpy (the cell statistics) are most of it
+    # scipy and numpy (the cell statistics) and llvmlite (LLVM, 172 MB here: it links the
+    # model's compiled kernel) are most of it
+    assert size < 550e6
 
 
 WORK = """

@@ -1,61 +1,47 @@
-"""The books shared by the settlement engine and the market: cash, payables, defaults.
+"""A read-only picture of a run's books (cash, payables, defaults), for hooks and callers.
 
-A payable and everything it is rolled over into form one *chain* (MODEL.md §3.4 re-issues a
-settled payable as a new one of the same amount): at any moment a chain has at most one
-instance, so its state lives in parallel lists indexed by the chain id, which is the original
-payable's row. Rollover updates the chain in place instead of appending a payable.
-
-Row order (MODEL.md §2.7) is creation order: ``by_day[d]`` lists the chains due on day d in the
-order their current instances were created, which is the order they must be settled in.
+The compiled kernel keeps the books in arrays (``kernel/layout.py``); a :class:`Ledger` copies
+them into plain lists when asked, after a day or at the end of a run. A payable and everything it
+is rolled over into form one *chain*, listed at the original payable's row.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from typing import TYPE_CHECKING
 
-from .scenario import Scenario
+if TYPE_CHECKING:
+    from .runner import KernelRun
 
 # States of a chain's current instance.
 OPEN, SETTLED, DEFAULTED = 0, 1, 2
 
-# A payment is "in full" when cash >= amount − EPS (MODEL.md §2.6).
-EPS = 1e-9
-
 
 class Ledger:
-    """Mutable state of one run. Agents and payables are referred to by integer index."""
+    """The books of one run at one moment. Agents and payables are referred to by index."""
 
-    def __init__(self, scenario: Scenario):
-        self.names: list[str] = list(scenario.agents)
-        index = {name: i for i, name in enumerate(self.names)}
-        self.cash: list[float] = [float(c) for c in scenario.cash]
-        self.defaulted: list[bool] = [False] * len(self.names)
-        self.n_defaulted = 0
-        pays = scenario.payables
-        self.n_traders = scenario.n_traders  # the leading agents that are ring traders
-        self.n_original = n = len(pays)
-        self.debtor: list[int] = [index[p.debtor] for p in pays]
-        self.creditor: list[int] = [index[p.creditor] for p in pays]  # original creditor
-        self.holder: list[int] = list(self.creditor)  # who the current instance pays
-        self.amount: list[float] = [p.amount for p in pays]
-        self.original_due: list[int] = [p.due for p in pays]
-        self.due: list[int] = list(self.original_due)  # due day of the current instance
-        self.distance: list[int] = list(self.original_due)  # maturity distance = rollover period
-        self.state: list[int] = [OPEN] * n
-        self.rolled: list[bool] = [False] * n  # current instance is a rollover, not the original
-        self.settled_on: list[int] = [-1] * n  # day the original was settled in full, or −1
-        self.by_day: defaultdict[int, list[int]] = defaultdict(list)
-        for pid, day in enumerate(self.original_due):
-            self.by_day[day].append(pid)
+    def __init__(self, run: KernelRun):
+        a = run.arenas
+        n_rows = len(a.debtor)
+        self.names: list[str] = list(run.names)
+        self.n_traders: int = run.n_traders
+        self.n_original: int = n_rows
+        self.cash: list[float] = a.cash.tolist()
+        self.defaulted: list[bool] = [bool(x) for x in a.defaulted.tolist()]
+        self.n_defaulted: int = sum(self.defaulted)
+        self.debtor: list[int] = a.debtor.tolist()
+        self.creditor: list[int] = a.creditor.tolist()  # original creditor
+        self.holder: list[int] = a.holder.tolist()  # who the current instance pays
+        self.amount: list[float] = a.amount.tolist()
+        self.original_due: list[int] = a.distance.tolist()
+        self.due: list[int] = a.due.tolist()  # due day of the current instance
+        self.distance: list[int] = a.distance.tolist()  # maturity distance = rollover period
+        self.state: list[int] = a.state.tolist()
+        self.rolled: list[bool] = [bool(x) for x in a.rolled.tolist()]
+        self.settled_on: list[int] = a.settled_on.tolist()  # day paid in full on time, or −1
 
     def is_live(self, pid: int) -> bool:
         """Open and not written off (an expelled debtor's liabilities are written off)."""
         return self.state[pid] == OPEN and not self.defaulted[self.debtor[pid]]
-
-    def mark_defaulted(self, agent: int) -> None:
-        if not self.defaulted[agent]:
-            self.defaulted[agent] = True
-            self.n_defaulted += 1
 
     def any_open(self) -> bool:
         return any(self.is_live(pid) for pid in range(self.n_original))

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Callable
 
-from .engine import DayHook, DefaultHook, Outcome, Rules, run
+import numpy as np
+
 from .ledger import Ledger
-from .market import Market, TradeHook, TradeStats
-from .metrics import day_one_stats, face_totals, ring_delta
+from .market import TradeHook
 from .params import DEFAULT_HANDLINGS, STOP_RULES, ModelParams, check_choice, check_regime
 from .results import PairResult, RunResult
+from .runner import KernelRun, Rows, Rules
 from .scenario import Scenario, generate
+
+DayHook = Callable[[int, Ledger], None]
+DefaultHook = Callable[[int, str], None]  # (day, agent) when an agent defaults
 
 
 def rules_of(params: ModelParams) -> Rules:
@@ -35,8 +39,8 @@ def simulate(
 
     ``on_day_end(day, ledger)`` is called after every completed day, ``on_trade(record)``
     after every trade and ``on_default(day, agent)`` for every agent that defaults (under
-    fail-fast: the one whose failure ends the run); all are for inspection and must not
-    change the ledger.
+    fail-fast: the one whose failure ends the run); all are for inspection: the ledger is a
+    copy of the books.
     """
     _check_params(params)
     regime = check_regime(regime)
@@ -48,12 +52,17 @@ def simulate(
 def simulate_pair(params: ModelParams) -> PairResult:
     """Run the passive and the active regime on the same generated scenario (MODEL.md §6)."""
     _check_params(params)
-    scenario = generate(params)
+    rows = rows_of(generate(params))
     rules = rules_of(params)
     return PairResult(
-        passive=simulate_scenario(scenario, params, "passive", rules),
-        active=simulate_scenario(scenario, params, "active", rules),
+        passive=_finish(KernelRun(rows, rules), "passive"),
+        active=_finish(KernelRun(rows, rules, params, active=True), "active"),
     )
+
+
+def _finish(run: KernelRun, regime: str) -> RunResult:
+    run.advance()
+    return run.result(regime)
 
 
 def run_scenario(
@@ -84,10 +93,12 @@ def run_scenario(
         stop_rule=check_choice("stop_rule", stop_rule, STOP_RULES),
     )
     regime = check_regime(regime)
-    ledger = Ledger(scenario.validate())
-    market = _market(ledger, scenario, params or ModelParams(), regime, rules.max_days, on_trade)
-    outcome = run(ledger, rules, market=market, on_day_end=on_day_end, on_default=on_default)
-    return measure(ledger, outcome, regime, market.finish() if market else None), ledger
+    scenario.validate()
+    if regime == "active" and scenario.n_traders < 1:
+        raise ValueError("an active run needs a scenario with n_traders >= 1")
+    run = _kernel_run(scenario, params or ModelParams(), regime, rules, on_trade is not None)
+    result = _run(run, regime, on_day_end, on_trade, on_default)
+    return result, Ledger(run)
 
 
 def _check_params(params: object) -> None:
@@ -95,19 +106,26 @@ def _check_params(params: object) -> None:
         raise TypeError(f"params must be a ModelParams, not {type(params).__name__}")
 
 
-def _market(
-    ledger: Ledger,
-    scenario: Scenario,
-    params: ModelParams,
-    regime: str,
-    max_days: int,
-    on_trade: TradeHook | None = None,
-) -> Market | None:
-    if regime == "passive":
-        return None
-    if scenario.n_traders < 1:
-        raise ValueError("an active run needs a scenario with n_traders >= 1")
-    return Market(ledger, params, scenario.n_traders, max_days, on_trade)
+def rows_of(scenario: Scenario) -> Rows:
+    """The scenario as the kernel's arrays."""
+    index = {name: i for i, name in enumerate(scenario.agents)}
+    pays = scenario.payables
+    return Rows(
+        names=scenario.agents,
+        n_traders=scenario.n_traders,
+        cash=np.array(scenario.cash, dtype=np.float64),
+        debtor=np.array([index[p.debtor] for p in pays], dtype=np.int64),
+        creditor=np.array([index[p.creditor] for p in pays], dtype=np.int64),
+        amount=np.array([p.amount for p in pays], dtype=np.float64),
+        due=np.array([p.due for p in pays], dtype=np.int64),
+        whole=all(isinstance(p.amount, int) for p in pays),
+    )
+
+
+def _kernel_run(
+    scenario: Scenario, params: ModelParams, regime: str, rules: Rules, trade_log: bool
+) -> KernelRun:
+    return KernelRun(rows_of(scenario), rules, params, regime == "active", trade_log)
 
 
 def simulate_scenario(
@@ -122,35 +140,33 @@ def simulate_scenario(
     """Run a generated scenario (``generate(params)``) in one regime; rules default to params'.
     The hooks are :func:`simulate`'s."""
     rules = rules or rules_of(params)
-    ledger = Ledger(scenario)
-    market = _market(ledger, scenario, params, regime, rules.max_days, on_trade)
-    outcome = run(ledger, rules, market=market, on_day_end=on_day_end, on_default=on_default)
-    return measure(ledger, outcome, regime, market.finish() if market else None)
+    run = _kernel_run(scenario, params, regime, rules, on_trade is not None)
+    return _run(run, regime, on_day_end, on_trade, on_default)
 
 
-def measure(
-    ledger: Ledger, outcome: Outcome, regime: str, trades: TradeStats | None = None
+def _run(
+    run: KernelRun,
+    regime: str,
+    on_day_end: DayHook | None,
+    on_trade: TradeHook | None,
+    on_default: DefaultHook | None,
 ) -> RunResult:
-    """The §4 metrics of a finished run, plus the §5.7 trade metrics of an active one."""
-    total, unpaid, clears = face_totals(ledger)
-    n_defaults = 1 if outcome.failed_fast else ledger.n_defaulted
-    delta = unpaid / total if total > 0 else None
-    day1 = day_one_stats(ledger, outcome)
-    return RunResult(
-        regime=regime,
-        delta_total=delta,
-        phi_total=None if delta is None else 1 - delta,
-        alpha_1=day1.alpha,
-        mpeak_1=day1.mpeak,
-        v_1=day1.v,
-        hhi_plus_1=day1.hhi_plus,
-        time_to_stability=max(ledger.original_due, default=None),
-        n_defaults=n_defaults,
-        n_clears=clears,
-        days_run=outcome.days_run,
-        stop_reason=outcome.stop_reason,
-        total_face=total,
-        unpaid_face=unpaid,
-        delta_ring=ring_delta(ledger),
-        **(asdict(trades) if trades is not None else {}),
-    )
+    """Run to the end; with hooks, one day at a time so each sees its day (the same kernel)."""
+    if on_day_end is None and on_trade is None and on_default is None:
+        run.advance()
+        return run.result(regime)
+    ended, n_defaults = False, 0
+    while not ended:
+        day = run.next_day
+        ended = run.advance(day + 1)
+        if on_trade is not None:
+            for record in run.trades():
+                on_trade(record)
+        defaults = run.defaults(n_defaults)
+        n_defaults += len(defaults)
+        if on_default is not None:
+            for when, agent in defaults:
+                on_default(when, agent)
+        if on_day_end is not None and run.days_run == day + 1:
+            on_day_end(day, Ledger(run))
+    return run.result(regime)

@@ -49,6 +49,14 @@ def _spec_failed(spec: Any, error: str) -> Any:
     return JobOutcome(spec.job_num, "failed", error, saved=False)  # the sweep writes its rows
 
 
+def _load_kernel() -> None:
+    """Load (or compile) the model's kernel here, before forking: every worker inherits it
+    instead of loading it again, or compiling it at once with the others on a fresh machine."""
+    from bilancio.model.kernel.loader import advance_fn
+
+    advance_fn()
+
+
 SPECS = Kind(_run_spec, _spec_failed, lambda spec: f"pair #{spec.job_num}", "pair")
 
 
@@ -60,6 +68,7 @@ def launch_specs(launcher: Any, specs: Iterable[Any], count: int) -> Iterator[An
         return
     n = workers(launcher, count)
     size = launcher.chunksize or max(1, min(16, count // (n * 8)))
+    _load_kernel()
     for _, outcome in WorkerPool(SPECS, n, size).run(specs):
         yield outcome
 

@@ -1,0 +1,184 @@
+"""Load the compiled kernel: from object code cached on disk, compiling it only when needed.
+
+numba compiles the kernel (``compile.py``), but importing numba and readying its compiler costs
+about two seconds in every process, more than a small run. So the object code numba produces is
+cached on disk, keyed by the kernel's source, the compiler's version and this CPU, and later
+processes load it with llvmlite alone (about 0.1 s) and call it through ctypes with its explicit C
+signature. The first process on a machine compiles (several seconds) under a file lock, so
+parallel processes compile once between them.
+
+The cache lives in ``$BILANCIO_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/bilancio``, else
+``~/.cache/bilancio``. Where it cannot be written, every process compiles for itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+KernelFn = Callable[[int, int, int, int], int]
+SOURCES = ("layout.py", "mt.py", "market.py", "metrics.py", "engine.py", "compile.py")
+PROTOTYPE = ctypes.CFUNCTYPE(
+    ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64
+)
+_loaded: KernelFn | None = None
+_keep_alive: list[object] = []  # the JIT engine (its code) or the cfunc must outlive every call
+
+
+def advance_fn() -> KernelFn:
+    """The kernel's entry point, ``advance(ints*, n_ints, floats*, n_floats) -> stop reason``."""
+    global _loaded
+    if _loaded is None:
+        _loaded = _load()
+    return _loaded
+
+
+def interpreted() -> bool:
+    """``BILANCIO_KERNEL=python``: run the kernel's source uncompiled (debugging, benchmarks)."""
+    return os.environ.get("BILANCIO_KERNEL", "") == "python"
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("BILANCIO_KERNEL_CACHE")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "bilancio"
+
+
+def cache_key() -> str:
+    """Hash of what the object code depends on: sources, compiler versions, this CPU."""
+    import llvmlite
+    import llvmlite.binding as llvm
+
+    digest = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in SOURCES:
+        digest.update((here / name).read_bytes())
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    parts = (
+        llvmlite.__version__,
+        _numba_version(),
+        llvm.get_host_cpu_name(),
+        llvm.get_host_cpu_features().flatten(),
+        llvm.get_process_triple(),
+        platform.machine(),
+        f"{sys.version_info.major}.{sys.version_info.minor}",
+    )
+    digest.update(repr(parts).encode())
+    return digest.hexdigest()[:24]
+
+
+def _numba_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("numba")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _load() -> KernelFn:
+    key = cache_key()
+    folder = cache_dir()
+    obj, meta = folder / f"kernel-{key}.o", folder / f"kernel-{key}.json"
+    if obj.exists() and meta.exists():
+        return _from_object(obj.read_bytes(), json.loads(meta.read_text()))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = _locked(folder / "kernel.lock")
+        lock.__enter__()
+    except OSError as exc:
+        print(
+            f"bilancio: the kernel cache {folder} cannot be written ({exc.strerror}); "
+            "compiling the kernel in this process (set BILANCIO_KERNEL_CACHE to a writable "
+            "folder to compile once)",
+            file=sys.stderr,
+        )
+        return _compiled_here()
+    try:
+        if obj.exists() and meta.exists():  # another process compiled it meanwhile
+            return _from_object(obj.read_bytes(), json.loads(meta.read_text()))
+        return _compile_into(obj, meta)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _compile_into(obj: Path, meta: Path) -> KernelFn:
+    if sys.stderr.isatty():  # a person waits: say why, once per machine
+        print(
+            "bilancio: compiling the model kernel for this machine (once; about half a minute)",
+            file=sys.stderr,
+        )
+    from .compile import compile_entry, object_code
+
+    entry = compile_entry()
+    try:
+        code, symbol, undefined = object_code(entry)
+    except AttributeError:  # a numba whose internals moved: run the in-process function
+        _keep_alive.append(entry)
+        return PROTOTYPE(entry.address)
+    _write_atomically(meta, json.dumps({"symbol": symbol, "undefined": undefined}).encode())
+    _write_atomically(obj, code)
+    return _from_object(code, {"symbol": symbol, "undefined": undefined})
+
+
+def _compiled_here() -> KernelFn:
+    from .compile import compile_entry
+
+    entry = compile_entry()
+    _keep_alive.append(entry)
+    return PROTOTYPE(entry.address)
+
+
+def _from_object(code: bytes, meta: dict) -> KernelFn:
+    """Link the object code into this process with llvmlite's MCJIT.
+
+    Symbols the process lacks (numba's exception helpers, reached only if the kernel raised,
+    which it never does) are bound to ``abort`` so such a call could not pass silently."""
+    import llvmlite.binding as llvm
+
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    abort = ctypes.cast(ctypes.CDLL(None).abort, ctypes.c_void_p).value
+    for name in meta["undefined"]:
+        if not llvm.address_of_symbol(name):
+            llvm.add_symbol(name, abort)
+    machine = llvm.Target.from_default_triple().create_target_machine()
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
+    engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+    engine.finalize_object()
+    address = engine.get_function_address(meta["symbol"])
+    if not address:
+        raise RuntimeError(f"the cached kernel has no symbol {meta['symbol']!r}")
+    _keep_alive.append(engine)
+    return PROTOTYPE(address)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(tmp, 0o644)  # a shared cache folder serves every user of the machine
+    os.replace(tmp, path)
