@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .kernel import layout as L
-from .kernel.loader import advance_fn, interpreted
+from .kernel.loader import RUN, advance_fn, call, interpreted
+from .kernel.mt import seed_key
 from .market import SEED_OFFSET, TradeRecord
 from .params import ModelParams
 from .results import RunResult
@@ -128,7 +128,9 @@ class KernelRun:
         f[L.FP_PRIOR_P], f[L.FP_PRIOR_W] = risk.prior_default_prob, risk.prior_weight
         f[L.FP_BASE_PREMIUM], f[L.FP_URGENCY] = risk.base_premium, risk.urgency
         f[L.FP_BUY_MULTIPLIER] = risk.buy_premium_multiplier
-        a.mt[:] = random.Random(params.seed + SEED_OFFSET).getstate()[1]
+        key = seed_key(params.seed + SEED_OFFSET)
+        p[L.IP_MT_KEY_LENGTH] = len(key)
+        p[L.IP_MT_KEY : L.IP_MT_KEY + len(key)] = key
 
     # -- running -------------------------------------------------------------------------------
 
@@ -253,11 +255,9 @@ def _caller(arenas: L.Arenas) -> Callable[[], int]:
     """The kernel's ``advance`` bound to these arenas: compiled, or with ``BILANCIO_KERNEL=python``
     the same source run by the interpreter (for debugging; ~100× slower)."""
     if interpreted():
-        from .kernel import engine
-
-        return lambda: int(engine.advance(arenas.ints, arenas.floats))
+        return lambda: call(RUN, arenas.ints, arenas.floats)
     fn, ints, floats = advance_fn(), arenas.ints, arenas.floats
-    pointers = (ints.ctypes.data, len(ints), floats.ctypes.data, len(floats))
+    pointers = (RUN, ints.ctypes.data, len(ints), floats.ctypes.data, len(floats))
     return lambda: fn(*pointers)
 
 

@@ -15,10 +15,15 @@ from numba import types
 from . import layout
 
 OPTIONS = dict(error_model="numpy", boundscheck=False, nogil=True)
-MODULES = ("mt", "market", "metrics", "engine")
+MODULES = ("mt", "draws", "market", "metrics", "engine")
 SIGNATURE = types.int64(
-    types.CPointer(types.int64), types.int64, types.CPointer(types.float64), types.int64
+    types.int64,
+    types.CPointer(types.int64),
+    types.int64,
+    types.CPointer(types.float64),
+    types.int64,
 )
+RUN, DRAW = 0, 1  # what the entry point does: advance a run, or make a scenario's draws
 
 
 def jit_kernels() -> None:
@@ -33,12 +38,18 @@ def jit_kernels() -> None:
 
 
 def compile_entry() -> Any:
-    """The kernel as a numba ``cfunc``: ``int64 advance(int64*, int64, double*, int64)``."""
+    """The kernel as a numba ``cfunc``: ``int64 kernel(op, int64*, int64, double*, int64)``,
+    ``op`` being RUN (``engine.advance``) or DRAW (``draws.draw``) on the two arenas."""
     jit_kernels()
     engine = importlib.import_module(f"{__package__}.engine")
+    draws = importlib.import_module(f"{__package__}.draws")
 
-    def entry(ints, n_ints, floats, n_floats):
-        return engine.advance(numba.carray(ints, (n_ints,)), numba.carray(floats, (n_floats,)))
+    def entry(op, ints, n_ints, floats, n_floats):
+        int_arena = numba.carray(ints, (n_ints,))
+        float_arena = numba.carray(floats, (n_floats,))
+        if op == DRAW:
+            return draws.draw(int_arena, float_arena)
+        return engine.advance(int_arena, float_arena)
 
     return numba.cfunc(SIGNATURE, **OPTIONS)(entry)
 

@@ -84,8 +84,9 @@ HEADER = N_INT_FIELDS + 1 + N_FLOAT_FIELDS + 1  # offsets, each list closed by i
     IP_N_AGENTS, IP_N_TRADERS, IP_N_ROWS, IP_FAIL_FAST, IP_ROLLOVER, IP_MAX_DAYS,
     IP_QUIET_DAYS, IP_HORIZON_RULE, IP_ACTIVE, IP_MARKET_HORIZON, IP_RISK, IP_LOOKBACK,
     IP_STOP_BEFORE, IP_TRADE_CAP, IP_DAY_WIDTH, IP_BOOK_WIDTH, IP_RING_TRADERS,
-    IP_VBT, _, _, IP_DEALER, _, _, IP_DEALER_SUM, _, _, IP_VBT_SUM, _, _, IP_SIZE,
-) = range(30)  # fmt: skip
+    IP_VBT, _, _, IP_DEALER, _, _, IP_DEALER_SUM, _, _, IP_VBT_SUM, _, _, IP_MT_KEY_LENGTH,
+    IP_MT_KEY, _, _, _, IP_SIZE,
+) = range(35)  # fmt: skip
 # -- istat -----------------------------------------------------------------------------------
 (
     IS_NEXT_DAY, IS_QUIET, IS_DAYS_RUN, IS_STOP, IS_FAILED_FAST, IS_N_DEFAULTED, IS_N_D1,

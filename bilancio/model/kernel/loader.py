@@ -24,21 +24,34 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-KernelFn = Callable[[int, int, int, int], int]
-SOURCES = ("layout.py", "mt.py", "market.py", "metrics.py", "engine.py", "compile.py")
+import numpy as np
+
+KernelFn = Callable[[int, int, int, int, int], int]
+SOURCES = ("layout.py", "mt.py", "draws.py", "market.py", "metrics.py", "engine.py", "compile.py")
 PROTOTYPE = ctypes.CFUNCTYPE(
-    ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64
+    ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64
 )
+RUN, DRAW = 0, 1  # the kernel's operations (compile.py)
 _loaded: KernelFn | None = None
 _keep_alive: list[object] = []  # the JIT engine (its code) or the cfunc must outlive every call
 
 
 def advance_fn() -> KernelFn:
-    """The kernel's entry point, ``advance(ints*, n_ints, floats*, n_floats) -> stop reason``."""
+    """The kernel's entry point, ``kernel(op, ints*, n_ints, floats*, n_floats)``: op RUN
+    advances a run (returns its stop reason), op DRAW makes a scenario's random draws."""
     global _loaded
     if _loaded is None:
         _loaded = _load()
     return _loaded
+
+
+def call(op: int, ints: np.ndarray, floats: np.ndarray) -> int:
+    """Run the kernel's operation ``op`` on two arenas (compiled, or interpreted)."""
+    if interpreted():
+        from . import draws, engine
+
+        return int((draws.draw if op == DRAW else engine.advance)(ints, floats))
+    return advance_fn()(op, ints.ctypes.data, len(ints), floats.ctypes.data, len(floats))
 
 
 def interpreted() -> bool:

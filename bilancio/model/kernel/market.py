@@ -84,6 +84,8 @@ from .layout import (
     IP_DEALER_SUM,
     IP_LOOKBACK,
     IP_MARKET_HORIZON,
+    IP_MT_KEY,
+    IP_MT_KEY_LENGTH,
     IP_N_AGENTS,
     IP_N_ROWS,
     IP_N_TRADERS,
@@ -116,7 +118,7 @@ from .layout import (
     int_field,
     kernel,
 )
-from .mt import shuffle
+from .mt import seed_words, shuffle
 
 UNKNOWN = -2  # a cache entry not computed yet today
 SELL, BUY = 0, 1
@@ -183,8 +185,11 @@ def outside_ask(ints, floats, bucket):
 
 @kernel
 def market_setup(ints, floats):
-    """The book from the scenario, the rows by due day and by debtor, the makers' values."""
+    """The book from the scenario, the rows by due day and by debtor, the makers' values, and
+    the market's random stream, ``random.Random(seed + 1_000_003)``."""
     b_iparam = int_field(ints, I_IPARAM)
+    key_length = b_iparam[IP_MT_KEY_LENGTH]
+    seed_words(int_field(ints, I_MT), b_iparam[IP_MT_KEY : IP_MT_KEY + key_length], key_length)
     b_istat = int_field(ints, I_ISTAT)
     b_book_holder = int_field(ints, I_BOOK_HOLDER)
     b_amount = float_field(ints, floats, F_AMOUNT)

@@ -212,3 +212,44 @@ def gammavariate(st, alpha, beta):
             elif u1 <= math.exp(-x):
                 break
         return x * beta
+
+
+@kernel
+def seed_words(st, key, key_length):
+    """``random.Random(seed)`` for an int seed ≥ 0 given as its 32-bit words, least significant
+    first (``key[:key_length]``, at least one word): CPython's ``init_by_array``."""
+    mask = 0xFFFFFFFF
+    st[0] = 19650218
+    for i in range(1, 624):  # init_genrand(19650218)
+        prev = st[i - 1]
+        st[i] = (1812433253 * (prev ^ (prev >> 30)) + i) & mask
+    i, j = 1, 0
+    for _ in range(max(624, key_length)):
+        prev = st[i - 1]
+        st[i] = ((st[i] ^ (((prev ^ (prev >> 30)) * 1664525) & mask)) + key[j] + j) & mask
+        i += 1
+        j += 1
+        if i >= 624:
+            st[0] = st[623]
+            i = 1
+        if j >= key_length:
+            j = 0
+    for _ in range(623):
+        prev = st[i - 1]
+        st[i] = ((st[i] ^ (((prev ^ (prev >> 30)) * 1566083941) & mask)) - i) & mask
+        i += 1
+        if i >= 624:
+            st[0] = st[623]
+            i = 1
+    st[0] = 0x80000000
+    st[624] = 624
+
+
+def seed_key(seed: int) -> list[int]:
+    """The 32-bit words of an int seed ≥ 0, least significant first (at least one)."""
+    words = [seed & 0xFFFFFFFF]
+    seed >>= 32
+    while seed:
+        words.append(seed & 0xFFFFFFFF)
+        seed >>= 32
+    return words

@@ -1,0 +1,1 @@
+"""The compiled model: settlement, market, metrics and random draws (see layout.py)."""

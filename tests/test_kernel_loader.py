@@ -1,0 +1,92 @@
+"""The compiled kernel's cache (bilancio/model/kernel/loader.py), as processes meet it.
+
+Each test starts real ``python`` processes with their own cache folder, so what is measured is
+what a user's first and later commands do: compile once (under a lock, however many start at
+once), then load the object code with llvmlite, without importing numba.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bilancio.model import ModelParams, simulate_pair
+from bilancio.model.kernel import loader
+
+KERNEL = Path(loader.__file__).parent
+PAIR = """
+import json, sys
+from bilancio.model import ModelParams, simulate_pair
+pair = simulate_pair(ModelParams(n_agents=60, kappa=0.6, mu=0.75, seed=11,
+                                 default_handling="expel-agent"))
+print(json.dumps({"pair": pair.to_dict(), "numba": "numba" in sys.modules}))
+"""
+
+
+def _start(cache: Path, **env: str) -> subprocess.Popen:
+    environment = {**os.environ, "BILANCIO_KERNEL_CACHE": str(cache), **env}
+    environment.pop("BILANCIO_KERNEL", None)
+    return subprocess.Popen(
+        [sys.executable, "-c", PAIR], env=environment, stdout=subprocess.PIPE, text=True
+    )
+
+
+def _finish(process: subprocess.Popen) -> dict:
+    out, _ = process.communicate(timeout=600)
+    assert process.returncode == 0
+    return json.loads(out)
+
+
+@pytest.mark.slow
+def test_processes_started_at_once_compile_once_and_the_rest_load_without_numba(tmp_path):
+    cache = tmp_path / "kernel-cache"
+    first = [_start(cache) for _ in range(3)]  # an empty cache, three processes at once
+    results = [_finish(p) for p in first]
+    assert sum(r["numba"] for r in results) == 1  # one compiled; the others waited and loaded
+    assert len(list(cache.glob("kernel-*.o"))) == 1
+    later = _finish(_start(cache))
+    assert later["numba"] is False
+    expected = simulate_pair(
+        ModelParams(n_agents=60, kappa=0.6, mu=0.75, seed=11, default_handling="expel-agent")
+    ).to_dict()
+    assert all(r["pair"] == expected for r in [*results, later])
+
+
+def test_the_interpreted_kernel_gives_the_compiled_results(tmp_path):
+    """BILANCIO_KERNEL=python runs the same source uncompiled: the same numbers, bit for bit."""
+    compiled = _finish(_start(Path(loader.cache_dir())))
+    interpreted = _finish(_start(Path(loader.cache_dir()), BILANCIO_KERNEL="python"))
+    assert interpreted["pair"] == compiled["pair"]
+    assert interpreted["numba"] is False
+
+
+def test_the_cached_kernel_needs_nothing_but_the_c_library_and_numbas_error_paths():
+    """The object code's undefined symbols: the C math library, and numba's exception and
+    reference-count helpers, which only a raise or an allocation would reach (the loader binds
+    those to abort). An allocation (NRT_MemInfo_alloc…) or another library would show here."""
+    loader.advance_fn()
+    (meta,) = [json.loads(p.read_text()) for p in loader.cache_dir().glob(
+        f"kernel-{loader.cache_key()}.json")]  # fmt: skip
+    allowed_prefixes = ("numba_", "Py", "_Py", "NRT_MemInfo_call_dtor", "NRT_Free")
+    libm = {"log", "exp", "sqrt", "pow", "floor", "fmod", "cos", "sin", "acos", "tan"}
+    strange = [
+        s for s in meta["undefined"] if not s.startswith(allowed_prefixes) and s not in libm
+    ]
+    assert strange == []
+    assert not any(s.startswith(("NRT_MemInfo_alloc", "NRT_Allocate")) for s in meta["undefined"])
+
+
+def test_the_kernel_source_raises_nothing():
+    """A raise in the kernel would reach numba's error path, which the loader binds to abort:
+    the kernel reports every outcome as data instead."""
+    for source in KERNEL.glob("*.py"):
+        if source.name in ("loader.py", "compile.py", "__init__.py"):
+            continue
+        text = source.read_text()
+        body = text.split("@kernel", 1)[-1]  # plain-Python helpers may come before
+        assert "raise " not in body, source.name
