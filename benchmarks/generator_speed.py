@@ -1,0 +1,82 @@
+"""Speed of scenario generation: ``generate_arrays`` against the generator of a git revision.
+
+For n = 100, 1,000 and 10,000 (default parameters, seeds 0..N−1) it prints the median time of
+``generate_arrays(p)``, of its random draws alone (``_draws(p)``), of ``generate(p)`` (arrays
+turned into names and payables), and of the baseline revision's ``generate(p)``, measured in the
+same run, with this code's time as a ratio of the baseline's.
+
+Run from the repository root:  uv run python benchmarks/generator_speed.py [--baseline REV]
+The baseline's ``bilancio/model/scenario.py`` is read with ``git show REV:...`` and imported as
+a temporary module of ``bilancio.model`` (default REV: main).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bilancio.model import ModelParams  # noqa: E402
+from bilancio.model.scenario import _draws, generate, generate_arrays  # noqa: E402
+
+SIZES = {100: 301, 1_000: 61, 10_000: 15}  # n: number of seeds
+
+
+def baseline_generate(rev: str) -> Callable:
+    """``generate`` of ``bilancio/model/scenario.py`` at git revision ``rev``."""
+    source = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{rev}:bilancio/model/scenario.py"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    name = "bilancio.model._baseline_scenario"
+    module = types.ModuleType(name)
+    module.__package__ = "bilancio.model"
+    sys.modules[name] = module
+    exec(compile(source, f"{rev}:bilancio/model/scenario.py", "exec"), module.__dict__)
+    return module.generate
+
+
+def median_ms(fn: Callable, params: list[ModelParams]) -> float:
+    """Median milliseconds of ``fn(p)`` over ``params`` (one call each, after a warm-up)."""
+    fn(params[0])
+    times = []
+    gc.disable()
+    try:
+        for p in params:
+            start = time.perf_counter()
+            fn(p)
+            times.append(time.perf_counter() - start)
+    finally:
+        gc.enable()
+    return statistics.median(times) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", metavar="REV", default="main", help="git revision")
+    args = parser.parse_args()
+    old = baseline_generate(args.baseline)
+    print(f"median ms per scenario (default parameters; baseline {args.baseline})")
+    print(f"{'n':>7} {'arrays':>9} {'draws':>8} {'share':>6} {'generate':>9} {'baseline':>9} "
+          f"{'arrays/base':>12} {'generate/base':>14}")  # fmt: skip
+    for n, seeds in SIZES.items():
+        params = [ModelParams(n_agents=n, seed=s) for s in range(seeds)]
+        arrays = median_ms(generate_arrays, params)
+        draws = median_ms(_draws, params)
+        full = median_ms(generate, params)
+        base = median_ms(old, params)
+        print(f"{n:>7,} {arrays:9.3f} {draws:8.3f} {draws / arrays:6.0%} {full:9.3f} "
+              f"{base:9.3f} {arrays / base:12.3f} {full / base:14.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

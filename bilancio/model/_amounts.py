@@ -1,0 +1,192 @@
+"""Exact arithmetic of scenario generation (MODEL.md §2.1–2.3), shared by ``scenario.py``.
+
+Every amount is defined by ``decimal.Decimal`` arithmetic in the default 28-digit context; the
+only floats the model sees are ``float(x)`` of those Decimals, floored for payables (§2.6).
+Converting a Decimal to a float goes through its string and costs ~0.5 µs, three times per
+trader, so payable amounts are decided from a float *estimate* of the Decimal instead, whose
+error is bounded (see ``floors``): the estimate is used only where every value within that bound
+gives the same answer, and the Decimal is evaluated exactly everywhere else.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+import numpy as np
+
+MIN_AMOUNT = Decimal("0.01")
+ZERO = Decimal(0)
+# Relative and absolute margins around a float estimate. The estimates below are within
+# 1.3e-10 relative (n ≤ 10^6 float additions of positive weights, a few roundings) plus < 1e-50
+# absolute of the exact value, far inside these margins.
+REL_TOL = 1e-8
+ABS_TOL = 1e-12
+
+
+def swap_count(n: int, m: float) -> int:
+    """Number of adjacent swaps of §2.2 (0 when |m| < 1e−9 or |m| = 1)."""
+    if abs(m) < 1e-9 or abs(m) >= 1:
+        return 0
+    return min(round((1 - abs(m)) * n * max(1, n - 1)), n * (n - 1))
+
+
+def draws(n: int, concentration: float, monotonicity: float, seed: int) -> tuple[list, list]:
+    """All uses of the random stream (§2.1 step 2, §2.2): n gamma weights, then swap positions.
+
+    This is the one function to replace by a compiled generator of the same stream.
+    """
+    rng = random.Random(seed)
+    gamma = rng.gammavariate
+    weights = [gamma(concentration, 1.0) for _ in range(n)]
+    pick, top = rng.randrange, n - 1
+    swaps = [pick(top) for _ in range(swap_count(n, monotonicity))]
+    return weights, swaps
+
+
+def exact_amounts(q_total: float, weights: Sequence[float]) -> tuple[list[Decimal], Decimal]:
+    """Dirichlet debt sizes summing to Q exactly (§2.1 step 3), before the minimum rule.
+
+    Returns the amounts and Σ_{i<n−1} a_i (left to right), from which the last one was made.
+    """
+    q = Decimal(str(q_total))
+    ws = list(map(Decimal, map(repr, weights)))
+    total_w = sum(ws, ZERO)
+    amounts = [q * w / total_w for w in ws[:-1]]
+    rest = sum(amounts, ZERO)
+    amounts.append(q - rest)
+    return amounts, rest
+
+
+def _take_back(amounts: list[Decimal], excess: Decimal) -> Decimal:
+    """Reduce amounts, largest first, each down to at most 0.01; return what is left over."""
+    for i in sorted(range(len(amounts)), key=lambda k: amounts[k], reverse=True):
+        if excess <= 0:
+            break
+        give = min(excess, amounts[i] - MIN_AMOUNT)
+        if give > 0:
+            amounts[i] -= give
+            excess -= give
+    return excess
+
+
+def fast_minimum(
+    amounts: list[Decimal], rest: Decimal, q: Decimal, est: np.ndarray
+) -> list[Decimal] | None:
+    """``apply_minimum`` when no amount is ≤ 0 and Σa ≤ Q (else None), updating ``est`` in place.
+
+    Then pass (a) does nothing, pass (b) changes at most the last amount, and pass (c) raises
+    every other a_i < 0.01 to 0.01 and sets the last to max(Q − Σ_{i<n−1} a_i, 0.01). The
+    amounts below 0.01 are found among those whose estimate is < 0.01 + 2·tol; ``rest + a[-1]``
+    is the left-to-right sum of all amounts.
+    """
+    if min(amounts) >= MIN_AMOUNT:  # nothing to raise; the last one is Q − rest already
+        return amounts if rest + amounts[-1] <= q else None
+    head = est[:-1]
+    maybe = np.flatnonzero(head < 0.01 + 2 * (REL_TOL * head + ABS_TOL)).tolist()
+    low = [i for i in maybe if amounts[i] < MIN_AMOUNT]
+    if any(amounts[i] <= 0 for i in low) or amounts[-1] <= 0 or rest + amounts[-1] > q:
+        return None
+    a = list(amounts)
+    for i in low:
+        a[i] = MIN_AMOUNT
+    if low:
+        est[low] = 0.01
+        rest = sum(a[:-1], ZERO)
+    a[-1] = max(q - rest, MIN_AMOUNT)
+    est[-1] = float(a[-1])
+    return a
+
+
+def apply_minimum(amounts: list[Decimal], q_total: float) -> list[Decimal]:
+    """The 0.01 floor of §2.1 step 4, in its three passes."""
+    q = Decimal(str(q_total))
+    a = list(amounts)
+    added = ZERO
+    for i, x in enumerate(a):
+        if x <= 0:
+            added += MIN_AMOUNT - x
+            a[i] = MIN_AMOUNT
+    if added > 0:
+        _take_back(a, added)
+    total = sum(a, ZERO)
+    if total > q:
+        _take_back(a, total - q)
+    elif total < q:
+        a[-1] += q - total
+    a = [max(x, MIN_AMOUNT) for x in a]
+    last = q - sum(a[:-1], ZERO)
+    a[-1] = max(last, MIN_AMOUNT)
+    return a
+
+
+def monotone_order(amounts: Sequence[Decimal], m: float, swaps: Sequence[int]) -> list[int] | None:
+    """Positions → indices of ``amounts`` after §2.2's sort and swaps; None if |m| < 1e−9.
+
+    Equal amounts are interchangeable, so any sort that orders the values gives the same result.
+    """
+    if abs(m) < 1e-9:
+        return None
+    order = sorted(range(len(amounts)), key=amounts.__getitem__, reverse=m > 0)
+    for j in swaps:
+        order[j], order[j + 1] = order[j + 1], order[j]
+    return order
+
+
+def due_array(n: int, maturity_days: int, mu: float) -> np.ndarray:
+    """Original due day of each ring payable (§2.3), as int64."""
+    t = maturity_days
+    lag = min(max(round(mu * (t - 1)), 0), t - 1)
+    if t <= 1 or lag == 0:
+        return np.ones(n, dtype=np.int64)
+    if n * t < 2**62:
+        return (np.arange(-1, n - 1, dtype=np.int64) * lag) % t + 1
+    return np.array([((i - 1) * lag) % t + 1 for i in range(n)], dtype=np.int64)
+
+
+def estimate(q_total: float, weights: Sequence[float], amounts: Sequence[Decimal]) -> np.ndarray:
+    """Floats within 1.3e−10·a_i + 1e−50 of ``amounts = exact_amounts(q_total, weights)[0]``
+    (exactly float(a_i) off the fast path).
+
+    Fast path: Q·w_i/Σw in float (Q = Decimal(repr(q)) and w = Decimal(repr(w)) are within half
+    an ulp of their floats; Σw in float is within (n−1)·2^−53 relative). The last amount is
+    Q − Σ_{i<n−1} a_i and can cancel, so it is always converted exactly.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    total = float(w.sum())
+    if (
+        len(amounts) == len(w) <= 10**6
+        and 1e-6 <= q_total <= 1e15
+        and math.isfinite(total)
+        and total >= 1e-250
+    ):
+        est = q_total * w / total
+        est[-1] = float(amounts[-1])
+        return est
+    return np.array(list(map(float, amounts)), dtype=np.float64)
+
+
+def floors(est: np.ndarray, exact: Callable[[int], Decimal]) -> np.ndarray:
+    """``math.floor(float(exact(i)))`` for every i, given estimates within the stated error.
+
+    With tol = 1e−8·y + 1e−12 ≫ error: if y − tol and y + tol have the same floor k, the exact
+    value lies in (k, k + 1 − tol/2), whose floats all floor to k (k < 2^40 here, or tol ≥ 1 and
+    nothing is accepted). Exact values are ≥ 0, so y − tol is raised to 0 first.
+    """
+    tol = REL_TOL * est + ABS_TOL
+    k = np.floor(est + tol)
+    for i in np.flatnonzero(k != np.floor(np.maximum(est - tol, 0.0))).tolist():
+        k[i] = math.floor(float(exact(i)))
+    return k
+
+
+def above_minimum(est: np.ndarray, exact: Callable[[int], Decimal]) -> np.ndarray:
+    """``exact(i) > 0.01`` for every i, deciding from the estimates where the margin allows."""
+    tol = REL_TOL * est + ABS_TOL
+    above = est > 0.01 + 2 * tol
+    unsure = ~above & ~(est < 0.01 - 2 * tol)
+    for i in np.flatnonzero(unsure).tolist():
+        above[i] = exact(i) > MIN_AMOUNT
+    return above
