@@ -45,19 +45,22 @@ def baseline_generate(rev: str) -> Callable:
     return module.generate
 
 
-def median_ms(fn: Callable, params: list[ModelParams]) -> float:
-    """Median milliseconds of ``fn(p)`` over ``params`` (one call each, after a warm-up)."""
-    fn(params[0])
-    times = []
+def median_ms(fns: dict[str, Callable], params: list[ModelParams]) -> dict[str, float]:
+    """Median milliseconds of each ``fn(p)`` over ``params``: one call each, the functions
+    interleaved seed by seed so that a change in the machine's load hits all of them alike."""
+    times: dict[str, list[float]] = {label: [] for label in fns}
+    for fn in fns.values():
+        fn(params[0])  # warm-up
     gc.disable()
     try:
         for p in params:
-            start = time.perf_counter()
-            fn(p)
-            times.append(time.perf_counter() - start)
+            for label, fn in fns.items():
+                start = time.perf_counter()
+                fn(p)
+                times[label].append(time.perf_counter() - start)
     finally:
         gc.enable()
-    return statistics.median(times) * 1e3
+    return {label: statistics.median(t) * 1e3 for label, t in times.items()}
 
 
 def main() -> None:
@@ -70,10 +73,9 @@ def main() -> None:
           f"{'arrays/base':>12} {'generate/base':>14}")  # fmt: skip
     for n, seeds in SIZES.items():
         params = [ModelParams(n_agents=n, seed=s) for s in range(seeds)]
-        arrays = median_ms(generate_arrays, params)
-        draws = median_ms(_draws, params)
-        full = median_ms(generate, params)
-        base = median_ms(old, params)
+        fns = {"arrays": generate_arrays, "draws": _draws, "generate": generate, "base": old}
+        found = median_ms(fns, params)
+        arrays, draws, full, base = (found[k] for k in fns)
         print(f"{n:>7,} {arrays:9.3f} {draws:8.3f} {draws / arrays:6.0%} {full:9.3f} "
               f"{base:9.3f} {arrays / base:12.3f} {full / base:14.3f}")  # fmt: skip
 

@@ -17,8 +17,13 @@ import pytest
 
 from bilancio.model import ModelParams, generate
 from bilancio.model import _amounts as am
-from bilancio.model.scenario import MARKET_MAKERS, Payable, Scenario, ScenarioArrays
-from bilancio.model.scenario import generate_arrays
+from bilancio.model.scenario import (
+    MARKET_MAKERS,
+    Payable,
+    Scenario,
+    ScenarioArrays,
+    generate_arrays,
+)
 
 # -- the reference: today's generator before issue 15, verbatim --------------------------------
 
@@ -110,8 +115,7 @@ def reference_generate(p: ModelParams) -> tuple:
     for a, d in zip(amounts, dues, strict=True):
         bucket_total[bucket_of(d)] += a
     ring = [
-        (traders[i], traders[(i + 1) % n], math.floor(float(amounts[i])), dues[i])
-        for i in range(n)
+        (traders[i], traders[(i + 1) % n], math.floor(float(amounts[i])), dues[i]) for i in range(n)
     ]
     v, d = Decimal(str(p.vbt_share)), Decimal(str(p.dealer_share))
     buckets = [bucket_of(due) for due in dues]
@@ -160,14 +164,19 @@ CHUNKS = 10
 
 def random_params(rng: random.Random) -> ModelParams:
     """Mostly small n; concentrations down to the 0.01 minimum; every kind of share and Q."""
-    r = rng.random()
-    n = rng.randint(3, 40) if r < 0.6 else rng.randint(41, 400) if r < 0.9 else rng.randint(401, 3000)
+    size = rng.random()
+    if size < 0.65:
+        n = rng.randint(3, 40)
+    elif size < 0.96:
+        n = rng.randint(41, 400)
+    else:
+        n = rng.randint(401, 3000)
     conc = rng.choice(
         [rng.uniform(0.01, 0.05), rng.uniform(0.01, 0.3), rng.uniform(0.3, 2), rng.uniform(2, 20)]
     )
     m = rng.choice([0.0, 0.3, -0.3, 1.0, -1.0, rng.uniform(-1, 1), rng.choice([1e-10, -1e-9])])
-    if n > 300 and 1e-9 <= abs(m) < 0.999:  # keep the reference's swap loop short
-        m = math.copysign(0.999, m)
+    if n > 60 and 1e-9 <= abs(m) < 0.99:  # keep the reference's swap loop short
+        m = math.copysign(rng.uniform(0.99, 1 - 1e-7), m)
     q = rng.choice(
         [10000.0, 12345.67, 0.5, 1e6, 0.05, 1e12, 3e17, round(rng.uniform(1, 1e5), 2), 7.0]
     )
@@ -194,13 +203,14 @@ def as_tuple(s: Scenario) -> tuple:
     return (s.agents, s.cash, tuple(map(tuple, s.payables)), s.n_traders, s.market_makers)
 
 
-def check_same(p: ModelParams) -> None:
+def check_same(p: ModelParams, via_generate: bool = True) -> None:
     expected = reference_generate(p)
     arrays = generate_arrays(p)
     got = arrays.to_scenario()
     assert as_tuple(got) == expected, p
     assert [type(x.amount) for x in got.payables] == [type(x[2]) for x in expected[2]]
-    assert as_tuple(generate(p)) == expected
+    if via_generate:
+        assert as_tuple(generate(p)) == expected
     assert arrays.agents == expected[0]
     assert arrays.cash.dtype == np.float64 and arrays.amount.dtype == np.float64
     assert arrays.debtor.dtype == arrays.creditor.dtype == arrays.due.dtype == np.int64
@@ -212,7 +222,7 @@ def test_equal_to_reference_on_random_parameters(chunk: int) -> None:
     rng = random.Random(20261207)
     params = [random_params(rng) for _ in range(CASES)]
     for p in params[chunk::CHUNKS]:
-        check_same(p)
+        check_same(p, via_generate=False)
 
 
 def test_spec_minimum_example() -> None:

@@ -19,11 +19,14 @@ import numpy as np
 
 MIN_AMOUNT = Decimal("0.01")
 ZERO = Decimal(0)
-# Relative and absolute margins around a float estimate. The estimates below are within
-# 1.3e-10 relative (n ≤ 10^6 float additions of positive weights, a few roundings) plus < 1e-50
-# absolute of the exact value, far inside these margins.
-REL_TOL = 1e-8
+# Absolute margin around a float estimate, on top of ``rel_tol(n)``: the estimates below are
+# within (n + 7)·2^−53 relative (plus < 1e−50 absolute) of the exact value, see ``estimate``.
 ABS_TOL = 1e-12
+
+
+def rel_tol(n: int) -> float:
+    """Relative margin for estimates of a scenario with n traders: 4× their error bound."""
+    return 4 * (n + 8) * 2.0**-53
 
 
 def swap_count(n: int, m: float) -> int:
@@ -36,7 +39,8 @@ def swap_count(n: int, m: float) -> int:
 def draws(n: int, concentration: float, monotonicity: float, seed: int) -> tuple[list, list]:
     """All uses of the random stream (§2.1 step 2, §2.2): n gamma weights, then swap positions.
 
-    This is the one function to replace by a compiled generator of the same stream.
+    This is the one function to replace by a compiled generator of the same stream; everything
+    downstream only sees the two sequences (numpy arrays are accepted too).
     """
     rng = random.Random(seed)
     gamma = rng.gammavariate
@@ -52,6 +56,8 @@ def exact_amounts(q_total: float, weights: Sequence[float]) -> tuple[list[Decima
     Returns the amounts and Σ_{i<n−1} a_i (left to right), from which the last one was made.
     """
     q = Decimal(str(q_total))
+    if isinstance(weights, np.ndarray):
+        weights = weights.tolist()  # repr of a numpy scalar is not the float's
     ws = list(map(Decimal, map(repr, weights)))
     total_w = sum(ws, ZERO)
     amounts = [q * w / total_w for w in ws[:-1]]
@@ -73,7 +79,7 @@ def _take_back(amounts: list[Decimal], excess: Decimal) -> Decimal:
 
 
 def fast_minimum(
-    amounts: list[Decimal], rest: Decimal, q: Decimal, est: np.ndarray
+    amounts: list[Decimal], rest: Decimal, q: Decimal, est: np.ndarray, rel: float
 ) -> list[Decimal] | None:
     """``apply_minimum`` when no amount is ≤ 0 and Σa ≤ Q (else None), updating ``est`` in place.
 
@@ -85,7 +91,7 @@ def fast_minimum(
     if min(amounts) >= MIN_AMOUNT:  # nothing to raise; the last one is Q − rest already
         return amounts if rest + amounts[-1] <= q else None
     head = est[:-1]
-    maybe = np.flatnonzero(head < 0.01 + 2 * (REL_TOL * head + ABS_TOL)).tolist()
+    maybe = np.flatnonzero(head < 0.01 + 2 * (rel * head + ABS_TOL)).tolist()
     low = [i for i in maybe if amounts[i] < MIN_AMOUNT]
     if any(amounts[i] <= 0 for i in low) or amounts[-1] <= 0 or rest + amounts[-1] > q:
         return None
@@ -130,7 +136,7 @@ def monotone_order(amounts: Sequence[Decimal], m: float, swaps: Sequence[int]) -
     if abs(m) < 1e-9:
         return None
     order = sorted(range(len(amounts)), key=amounts.__getitem__, reverse=m > 0)
-    for j in swaps:
+    for j in swaps.tolist() if isinstance(swaps, np.ndarray) else swaps:
         order[j], order[j + 1] = order[j + 1], order[j]
     return order
 
@@ -168,23 +174,23 @@ def estimate(q_total: float, weights: Sequence[float], amounts: Sequence[Decimal
     return np.array(list(map(float, amounts)), dtype=np.float64)
 
 
-def floors(est: np.ndarray, exact: Callable[[int], Decimal]) -> np.ndarray:
+def floors(est: np.ndarray, exact: Callable[[int], Decimal], rel: float) -> np.ndarray:
     """``math.floor(float(exact(i)))`` for every i, given estimates within the stated error.
 
-    With tol = 1e−8·y + 1e−12 ≫ error: if y − tol and y + tol have the same floor k, the exact
+    With tol = rel·y + 1e−12 ≥ 4·error: if y − tol and y + tol have the same floor k, the exact
     value lies in (k, k + 1 − tol/2), whose floats all floor to k (k < 2^40 here, or tol ≥ 1 and
     nothing is accepted). Exact values are ≥ 0, so y − tol is raised to 0 first.
     """
-    tol = REL_TOL * est + ABS_TOL
+    tol = rel * est + ABS_TOL
     k = np.floor(est + tol)
     for i in np.flatnonzero(k != np.floor(np.maximum(est - tol, 0.0))).tolist():
         k[i] = math.floor(float(exact(i)))
     return k
 
 
-def above_minimum(est: np.ndarray, exact: Callable[[int], Decimal]) -> np.ndarray:
+def above_minimum(est: np.ndarray, exact: Callable[[int], Decimal], rel: float) -> np.ndarray:
     """``exact(i) > 0.01`` for every i, deciding from the estimates where the margin allows."""
-    tol = REL_TOL * est + ABS_TOL
+    tol = rel * est + ABS_TOL
     above = est > 0.01 + 2 * tol
     unsure = ~above & ~(est < 0.01 - 2 * tol)
     for i in np.flatnonzero(unsure).tolist():

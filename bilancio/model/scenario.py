@@ -12,7 +12,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import accumulate
+from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -91,10 +91,11 @@ class Scenario:
 
 @dataclass(frozen=True, eq=False)
 class ScenarioArrays:
-    """A generated scenario as arrays (agent indices: H1..Hn are 0..n-1, then MARKET_MAKERS in order).
+    """A generated scenario as arrays.
 
-    Payables are rows in MODEL.md §2.7 order. ``names``/``market_makers`` are set only for a
-    hand-written scenario (``Scenario.to_arrays``); a generated one names its agents on demand.
+    Agent indices: H1..Hn are 0..n-1, then MARKET_MAKERS in order. Payables are rows in
+    MODEL.md §2.7 order. ``names``/``market_makers`` are set only for a hand-written scenario
+    (``Scenario.to_arrays``); a generated one names its agents on demand.
     """
 
     n_traders: int
@@ -119,13 +120,14 @@ class ScenarioArrays:
         amounts = self.amount.tolist()
         if np.all(self.amount % 1 == 0):  # integral and finite
             amounts = list(map(int, amounts))
-        payables = map(
-            Payable,
+        rows = zip(
             map(names.__getitem__, self.debtor.tolist()),
             map(names.__getitem__, self.creditor.tolist()),
             amounts,
             self.due.tolist(),
+            strict=True,
         )
+        payables = map(tuple.__new__, repeat(Payable), rows)  # Payable(*row), without a frame
         return Scenario(
             agents=names,
             cash=tuple(self.cash.tolist()),
@@ -180,7 +182,8 @@ def generate_arrays(p: ModelParams) -> ScenarioArrays:
     weights, swaps = _draws(p)
     amounts, rest = am.exact_amounts(p.q_total, weights)
     est = am.estimate(p.q_total, weights, amounts)
-    fixed = am.fast_minimum(amounts, rest, Decimal(str(p.q_total)), est)
+    rel = am.rel_tol(n)
+    fixed = am.fast_minimum(amounts, rest, Decimal(str(p.q_total)), est, rel)
     if fixed is None:
         fixed = apply_minimum(amounts, p.q_total)
         est = np.array(list(map(float, fixed)), dtype=np.float64)
@@ -191,29 +194,26 @@ def generate_arrays(p: ModelParams) -> ScenarioArrays:
         est = est[np.array(order, dtype=np.int64)]
     due = am.due_array(n, p.maturity_days, p.mu)
     bucket = (due >= 4).astype(np.int64) + (due >= 9)
-    counts = np.bincount(bucket, minlength=3).tolist()
-    if max(counts) == n:
-        totals = [sum(amounts, ZERO) if c else ZERO for c in counts]
-    else:  # left-to-right sums within each bucket, as B_b += a_i would give
-        grouped = list(map(amounts.__getitem__, np.argsort(bucket, kind="stable").tolist()))
-        ends = list(accumulate(counts))
-        totals = [sum(grouped[e - c : e], ZERO) for c, e in zip(counts, ends, strict=True)]
+    bk = bucket.tolist()
+    totals = [ZERO, ZERO, ZERO]  # B_b, summed left to right
+    for a, b in zip(amounts, bk, strict=True):
+        totals[b] += a
     v, d = Decimal(str(p.vbt_share)), Decimal(str(p.dealer_share))
     kinds = [(k, x, s) for k, x, s in ((0, v, p.vbt_share), (1, d, p.dealer_share)) if x != 0]
     debts = [[x * total for total in totals] for _, x, _ in kinds]  # (x·B_b) per bucket
-    bk = bucket.tolist()
 
     def leg(j: int) -> Decimal:  # leg j of the concatenated kinds: (x·B_b)·(a_i/B_b)
         i, b = j % n, bk[j % n]
         return debts[j // n][b] * (amounts[i] / totals[b])
 
     guesses = np.concatenate([est[:0]] + [s * est if s <= 1e6 else est * np.nan for *_, s in kinds])
-    made = np.flatnonzero(am.above_minimum(guesses, leg))
+    made = np.flatnonzero(am.above_minimum(guesses, leg, rel))
     rows, pos, guess = made.tolist(), made % n, guesses[made]
     kind = np.array([k for k, _, _ in kinds] or [0], dtype=np.int64)[made // n]
     amount = am.floors(
         np.concatenate([est, guess]),
         lambda r: amounts[r] if r < n else leg(rows[r - n]),
+        rel,
     )
     traders = np.arange(n, dtype=np.int64)
     return ScenarioArrays(
