@@ -4,7 +4,7 @@ Every amount is defined by ``decimal.Decimal`` arithmetic in the default 28-digi
 only floats the model sees are ``float(x)`` of those Decimals, floored for payables (§2.6).
 Converting a Decimal to a float goes through its string and costs ~0.5 µs, three times per
 trader, so payable amounts are decided from a float *estimate* of the Decimal instead, whose
-error is bounded (see ``floors``): the estimate is used only where every value within that bound
+error is bounded (see ``settle``): the estimate is used only where every value within that bound
 gives the same answer, and the Decimal is evaluated exactly everywhere else.
 """
 
@@ -174,25 +174,32 @@ def estimate(q_total: float, weights: Sequence[float], amounts: Sequence[Decimal
     return np.array(list(map(float, amounts)), dtype=np.float64)
 
 
-def floors(est: np.ndarray, exact: Callable[[int], Decimal], rel: float) -> np.ndarray:
-    """``math.floor(float(exact(i)))`` for every i, given estimates within the stated error.
+def settle(
+    est: np.ndarray, ring: int, exact: Callable[[int], Decimal], rel: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Floored amounts of the payable rows that exist, and the indices of the legs that do.
 
-    With tol = rel·y + 1e−12 ≥ 4·error: if y − tol and y + tol have the same floor k, the exact
-    value lies in (k, k + 1 − tol/2), whose floats all floor to k (k < 2^40 here, or tol ≥ 1 and
-    nothing is accepted). Exact values are ≥ 0, so y − tol is raised to 0 first.
+    Rows are ``ring`` ring payables, which always exist, then candidate legs, which exist when
+    their exact value x = ``exact(row)`` is > 0.01. ``est[row]`` must be within
+    (n + 7)·2^−53·x + 1e−50 of x (``estimate``), ``rel = rel_tol(n)``; with tol = rel·y + 1e−12
+    (≥ 4× that error, and ≫ the float rounding of y ± tol):
+
+    * a leg exists if y − tol > 0.01 and does not if y + tol < 0.01;
+    * if ⌊max(y − tol, 0)⌋ = ⌊y + tol⌋ = k, then ``math.floor(float(x))`` = k: x (≥ 0) lies in
+      [k, k + 1) further than half an ulp below k + 1 (and k < 2^52: above, tol ≥ 1/2 and no
+      k is accepted), so its nearest float does too.
+
+    Every other value is evaluated exactly (NaN estimates fail every test).
     """
     tol = rel * est + ABS_TOL
-    k = np.floor(est + tol)
-    for i in np.flatnonzero(k != np.floor(np.maximum(est - tol, 0.0))).tolist():
-        k[i] = math.floor(float(exact(i)))
-    return k
-
-
-def above_minimum(est: np.ndarray, exact: Callable[[int], Decimal], rel: float) -> np.ndarray:
-    """``exact(i) > 0.01`` for every i, deciding from the estimates where the margin allows."""
-    tol = rel * est + ABS_TOL
-    above = est > 0.01 + 2 * tol
-    unsure = ~above & ~(est < 0.01 - 2 * tol)
-    for i in np.flatnonzero(unsure).tolist():
-        above[i] = exact(i) > MIN_AMOUNT
-    return above
+    hi = est + tol
+    lo = est - tol
+    k = np.floor(hi)
+    sure = k == np.floor(np.maximum(lo, 0.0))
+    made = lo[ring:] > 0.01
+    for i in np.flatnonzero(~made & ~(hi[ring:] < 0.01)).tolist():
+        made[i] = exact(ring + i) > MIN_AMOUNT
+    keep = np.concatenate([np.ones(ring, dtype=bool), made])
+    for r in np.flatnonzero(keep & ~sure).tolist():
+        k[r] = math.floor(float(exact(r)))
+    return k[keep], np.flatnonzero(made)

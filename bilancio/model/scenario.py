@@ -206,15 +206,15 @@ def generate_arrays(p: ModelParams) -> ScenarioArrays:
         i, b = j % n, bk[j % n]
         return debts[j // n][b] * (amounts[i] / totals[b])
 
-    guesses = np.concatenate([est[:0]] + [s * est if s <= 1e6 else est * np.nan for *_, s in kinds])
-    made = np.flatnonzero(am.above_minimum(guesses, leg, rel))
-    rows, pos, guess = made.tolist(), made % n, guesses[made]
-    kind = np.array([k for k, _, _ in kinds] or [0], dtype=np.int64)[made // n]
-    amount = am.floors(
-        np.concatenate([est, guess]),
-        lambda r: amounts[r] if r < n else leg(rows[r - n]),
+    guesses = [s * est if s <= 1e6 else est * np.nan for *_, s in kinds]  # x·a_i, in float
+    amount, made = am.settle(
+        np.concatenate([est, *guesses]),
+        n,
+        lambda r: amounts[r] if r < n else leg(r - n),
         rel,
     )
+    pos = made % n
+    kind = np.array([k for k, _, _ in kinds] or [0], dtype=np.int64)[made // n]
     traders = np.arange(n, dtype=np.int64)
     return ScenarioArrays(
         n_traders=n,
