@@ -91,7 +91,7 @@ def fast_minimum(
     if min(amounts) >= MIN_AMOUNT:  # nothing to raise; the last one is Q − rest already
         return amounts if rest + amounts[-1] <= q else None
     head = est[:-1]
-    maybe = np.flatnonzero(head < 0.01 + 2 * (rel * head + ABS_TOL)).tolist()
+    maybe = (head < 0.01 + 2 * (rel * head + ABS_TOL)).nonzero()[0].tolist()
     low = [i for i in maybe if amounts[i] < MIN_AMOUNT]
     if any(amounts[i] <= 0 for i in low) or amounts[-1] <= 0 or rest + amounts[-1] > q:
         return None
@@ -197,9 +197,9 @@ def settle(
     k = np.floor(hi)
     sure = k == np.floor(np.maximum(lo, 0.0))
     made = lo[ring:] > 0.01
-    for i in np.flatnonzero(~made & ~(hi[ring:] < 0.01)).tolist():
+    for i in (~made & ~(hi[ring:] < 0.01)).nonzero()[0].tolist():
         made[i] = exact(ring + i) > MIN_AMOUNT
     keep = np.concatenate([np.ones(ring, dtype=bool), made])
-    for r in np.flatnonzero(keep & ~sure).tolist():
+    for r in (keep & ~sure).nonzero()[0].tolist():
         k[r] = math.floor(float(exact(r)))
-    return k[keep], np.flatnonzero(made)
+    return k[keep], made.nonzero()[0]
