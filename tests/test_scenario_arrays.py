@@ -277,3 +277,35 @@ def test_one_function_draws_everything() -> None:
     assert weights == [rng.gammavariate(1.0, 1.0) for _ in range(5)]
     assert swaps == [rng.randrange(4) for _ in range(10)]
     assert am.draws(5, 1.0, 1.0, 9)[1] == [] and am.draws(5, 1.0, 1e-10, 9)[1] == []
+
+
+def test_fast_minimum_is_the_three_passes() -> None:
+    # §2.1 step 4's shortcut against ``apply_minimum`` (the passes as the reference has them),
+    # including the branches the random scenarios rarely reach: a total above Q, amounts ≤ 0
+    rng = random.Random(5)
+    seen = {"shortcut": 0, "declined": 0}
+    for _ in range(400):
+        n = rng.randint(2, 30)
+        q_total = rng.choice([10000.0, 0.5, 12345.67])
+        weights = [rng.gammavariate(rng.choice([0.01, 0.1, 1.0]), 1.0) for _ in range(n)]
+        if sum(weights) == 0:
+            continue
+        amounts, rest = am.exact_amounts(q_total, weights)
+        q = Decimal(str(q_total))
+        bump = rng.random()
+        if bump < 0.2:  # a total just above Q
+            amounts[-1] += Decimal("1e-20")
+        elif bump < 0.3:  # an amount ≤ 0
+            amounts[0] = Decimal(0) if bump < 0.25 else Decimal("-0.5")
+            rest = sum(amounts[:-1], Decimal(0))
+        est = np.array([float(a) for a in amounts])
+        got = am.fast_minimum(list(amounts), rest, q, est, am.rel_tol(n))
+        expected = apply_minimum(amounts, q_total)
+        if got is None:
+            seen["declined"] += 1
+            assert min(amounts) <= 0 or rest + amounts[-1] > q
+        else:
+            seen["shortcut"] += 1
+            assert got == expected
+            assert est.tolist() == [float(a) for a in expected]
+    assert seen["shortcut"] > 100 and seen["declined"] > 50
