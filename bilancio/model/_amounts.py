@@ -185,9 +185,9 @@ def settle(
     (≥ 4× that error, and ≫ the float rounding of y ± tol):
 
     * a leg exists if y − tol > 0.01 and does not if y + tol < 0.01;
-    * if ⌊max(y − tol, 0)⌋ = ⌊y + tol⌋ = k, then ``math.floor(float(x))`` = k: x (≥ 0) lies in
-      [k, k + 1) further than half an ulp below k + 1 (and k < 2^52: above, tol ≥ 1/2 and no
-      k is accepted), so its nearest float does too.
+    * if ⌊y − tol⌋ = ⌊y + tol⌋ = k, then ``math.floor(float(x))`` = k: x lies in (k, k + 1)
+      further than half an ulp below k + 1 (and k < 2^52: above, tol ≥ 1/2 and no k is
+      accepted), so its nearest float does too.
 
     Every other value is evaluated exactly (NaN estimates fail every test).
     """
@@ -195,7 +195,7 @@ def settle(
     hi = est + tol
     lo = est - tol
     k = np.floor(hi)
-    sure = k == np.floor(np.maximum(lo, 0.0))
+    sure = k == np.floor(lo)
     made = lo[ring:] > 0.01
     for i in (~made & ~(hi[ring:] < 0.01)).nonzero()[0].tolist():
         made[i] = exact(ring + i) > MIN_AMOUNT
