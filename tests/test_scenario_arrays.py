@@ -1,9 +1,10 @@
 """``generate_arrays`` (issue 15) against an independent copy of the generator it replaced.
 
 ``reference_generate`` below is the scenario generator of bilancio before issue 15 (MODEL.md §2,
-Decimal per payable), copied here verbatim apart from returning plain tuples, as the reference
-the array generator must match exactly: same agents, cash (float ==), payables (debtor,
-creditor, amount as int, due) and row order, on thousands of random parameter sets.
+Decimal per payable), copied here with its arithmetic unchanged (only docstrings and type hints
+dropped, and plain tuples returned) as the independent reference the array generator must match
+exactly: same agents, cash (float ==), payables (debtor, creditor, amount as int, due) and row
+order, on thousands of random parameter sets.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from bilancio.model.scenario import (
     generate_arrays,
 )
 
-# -- the reference: today's generator before issue 15, verbatim --------------------------------
+# -- the reference: the generator before issue 15, arithmetic unchanged ----------------------
 
 BUCKETS = ("short", "mid", "long")
 MIN_AMOUNT = Decimal("0.01")
