@@ -3,7 +3,9 @@
 Everything here is computed in ``decimal.Decimal`` with the default 28-digit context and the
 standard-library ``random.Random(seed)`` stream, because that is what makes scenarios
 identical to bilancio 0.1's for the same seed. ``generate_arrays`` emits the scenario as numpy
-arrays (the arithmetic is in ``_amounts``); ``generate`` turns those into names and payables.
+arrays (the arithmetic is in ``_amounts``: floored amounts are read off bounded float estimates
+wherever no value within the bound floors differently, and off the Decimal everywhere else);
+``generate`` turns those arrays into names and payables.
 """
 
 from __future__ import annotations
