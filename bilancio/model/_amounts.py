@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
-from decimal import Decimal
+from decimal import Decimal, getcontext
 
 import numpy as np
 
@@ -25,8 +25,12 @@ ABS_TOL = 1e-12
 
 
 def rel_tol(n: int) -> float:
-    """Relative margin for estimates of a scenario with n traders: 4× their error bound."""
-    return 4 * (n + 8) * 2.0**-53
+    """Relative margin for estimates of a scenario with n traders: 4× their error bound.
+
+    Float roundings are 2^−53 each; the Decimal ones 10^(1−prec) at most (negligible in the
+    default 28-digit context, but a caller's narrower context only widens the margin).
+    """
+    return 4 * (n + 8) * (2.0**-53 + 10.0 ** (1 - getcontext().prec))
 
 
 def swap_count(n: int, m: float) -> int:
