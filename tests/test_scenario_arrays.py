@@ -310,3 +310,13 @@ def test_fast_minimum_is_the_three_passes() -> None:
             assert got == expected
             assert est.tolist() == [float(a) for a in expected]
     assert seen["shortcut"] > 100 and seen["declined"] > 50
+
+
+def test_a_narrower_decimal_context_is_followed() -> None:
+    # like the old generator, the arrays use the caller's context; the margins widen with it
+    import decimal
+
+    with decimal.localcontext() as context:
+        context.prec = 8
+        for seed in range(30):
+            check_same(ModelParams(n_agents=40, seed=seed, concentration=0.15, q_total=12345.67))
