@@ -220,7 +220,7 @@ def generate_arrays(p: ModelParams) -> ScenarioArrays:
     traders = np.arange(n, dtype=np.int64)
     return ScenarioArrays(
         n_traders=n,
-        cash=np.array(_initial_cash(p, totals, v, d), dtype=np.float64),
+        cash=_initial_cash(p, totals, v, d),
         debtor=np.concatenate([traders, pos]),
         creditor=np.concatenate([(traders + 1) % n, n + 2 * bucket[pos] + kind]),
         amount=amount,
@@ -228,19 +228,18 @@ def generate_arrays(p: ModelParams) -> ScenarioArrays:
     )
 
 
-def _initial_cash(p: ModelParams, totals: list[Decimal], v: Decimal, d: Decimal) -> list[float]:
+def _initial_cash(p: ModelParams, totals: list[Decimal], v: Decimal, d: Decimal) -> np.ndarray:
     """Cash of traders then market makers, in agent order (§2.5); totals by bucket."""
     n = p.n_agents
     q = Decimal(str(p.q_total))
     kappa = Decimal(str(p.kappa))
     rho = Decimal(str(p.outside_mid_ratio))
     market_funding = sum(((v + d) * total for total in totals), ZERO) / n
+    cash = np.empty(n + 6, dtype=np.float64)
     if p.liquidity_mode == "uniform":
-        cash = [float(kappa * q / n + market_funding)] * n
+        cash[:n] = float(kappa * q / n + market_funding)
     else:
-        cash = [float(ZERO + market_funding)] * n
+        cash[:n] = float(ZERO + market_funding)
         cash[int(p.liquidity_agent[1:]) - 1] = float(kappa * q + market_funding)
-    for total in totals:
-        cash.append(float(v * total * rho))
-        cash.append(float(d * total * rho))
+    cash[n:] = [float(x * total * rho) for total in totals for x in (v, d)]
     return cash
