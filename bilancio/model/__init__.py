@@ -3,7 +3,7 @@
 from .market import Quotes, TradeRecord, dealer_quotes
 from .params import MODEL_VERSION, MarketParams, ModelParams, ParameterError, RiskParams, Spreads
 from .results import PairResult, RunResult
-from .scenario import Payable, Scenario, generate
+from .scenario import Payable, Scenario, ScenarioArrays, generate, generate_arrays
 from .simulate import run_scenario, simulate, simulate_pair, simulate_scenario
 
 __all__ = [
@@ -22,7 +22,9 @@ __all__ = [
     "Payable",
     "RunResult",
     "Scenario",
+    "ScenarioArrays",
     "generate",
+    "generate_arrays",
     "run_scenario",
     "simulate",
 ]

@@ -2,23 +2,30 @@
 
 Everything here is computed in ``decimal.Decimal`` with the default 28-digit context and the
 standard-library ``random.Random(seed)`` stream, because that is what makes scenarios
-identical to bilancio 0.1's for the same seed.
+identical to bilancio 0.1's for the same seed. ``generate_arrays`` emits the scenario as numpy
+arrays (the arithmetic is in ``_amounts``: floored amounts are read off bounded float estimates
+wherever no value within the bound floors differently, and off the Decimal everywhere else);
+``generate`` turns those arrays into names and payables.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import repeat
 from typing import NamedTuple
 
+import numpy as np
+
+from . import _amounts as am
+from ._amounts import MIN_AMOUNT as MIN_AMOUNT
+from ._amounts import ZERO, apply_minimum
 from .params import ModelParams
 
 BUCKETS = ("short", "mid", "long")
 MARKET_MAKERS = ("vbt_short", "dealer_short", "vbt_mid", "dealer_mid", "vbt_long", "dealer_long")
-MIN_AMOUNT = Decimal("0.01")
 
 
 class Payable(NamedTuple):
@@ -68,6 +75,69 @@ class Scenario:
                 raise ValueError(f"payable {k}: due={p.due!r}: allowed an integer day >= 1")
         return self
 
+    def to_arrays(self) -> ScenarioArrays:
+        """This scenario as arrays, agents indexed in ``agents`` order (names kept)."""
+        index = {name: i for i, name in enumerate(self.agents)}
+        rows = self.payables
+        return ScenarioArrays(
+            n_traders=self.n_traders,
+            cash=np.array(self.cash, dtype=np.float64),
+            debtor=np.array([index[p.debtor] for p in rows], dtype=np.int64),
+            creditor=np.array([index[p.creditor] for p in rows], dtype=np.int64),
+            amount=np.array([p.amount for p in rows], dtype=np.float64),
+            due=np.array([p.due for p in rows], dtype=np.int64),
+            names=tuple(self.agents),
+            market_makers=tuple(self.market_makers),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ScenarioArrays:
+    """A generated scenario as arrays.
+
+    Agent indices: H1..Hn are 0..n-1, then MARKET_MAKERS in order. Payables are rows in
+    MODEL.md §2.7 order. ``names``/``market_makers`` are set only for a hand-written scenario
+    (``Scenario.to_arrays``); a generated one names its agents on demand.
+    """
+
+    n_traders: int
+    cash: np.ndarray  # float64, one per agent
+    debtor: np.ndarray  # int64 agent index, payables in row order (MODEL.md §2.7)
+    creditor: np.ndarray  # int64 agent index (original creditor)
+    amount: np.ndarray  # float64 with integral values (floored)
+    due: np.ndarray  # int64 original due day
+    names: tuple[str, ...] | None = field(default=None, repr=False)
+    market_makers: tuple[str, ...] = field(default=MARKET_MAKERS, repr=False)
+
+    @property
+    def agents(self) -> tuple[str, ...]:
+        """Agent names in index order, built when asked."""
+        if self.names is not None:
+            return self.names
+        return tuple([f"H{i}" for i in range(1, self.n_traders + 1)]) + MARKET_MAKERS
+
+    def to_scenario(self) -> Scenario:
+        """The ``Scenario`` of these arrays (integral amounts become ints, as generate's are)."""
+        names = self.agents
+        amounts = self.amount.tolist()
+        if np.all(self.amount % 1 == 0):  # integral and finite
+            amounts = list(map(int, amounts))
+        rows = zip(
+            map(names.__getitem__, self.debtor.tolist()),
+            map(names.__getitem__, self.creditor.tolist()),
+            amounts,
+            self.due.tolist(),
+            strict=True,
+        )
+        payables = map(tuple.__new__, repeat(Payable), rows)  # Payable(*row), without a frame
+        return Scenario(
+            agents=names,
+            cash=tuple(self.cash.tolist()),
+            payables=tuple(payables),
+            n_traders=self.n_traders,
+            market_makers=self.market_makers,
+        )
+
 
 def bucket_of(days: int) -> str | None:
     """Maturity bucket of a due day or remaining maturity (§2.4, §5.1)."""
@@ -82,140 +152,94 @@ def bucket_of(days: int) -> str | None:
 
 def draw_amounts(n: int, q_total: float, concentration: float, rng: random.Random) -> list[Decimal]:
     """Dirichlet debt sizes summing to Q exactly (§2.1 steps 2–3), before the minimum rule."""
-    q = Decimal(str(q_total))
-    weights = [Decimal(str(rng.gammavariate(concentration, 1.0))) for _ in range(n)]
-    total_w = sum(weights, Decimal(0))
-    amounts = [q * w / total_w for w in weights[:-1]]
-    amounts.append(q - sum(amounts, Decimal(0)))
-    return amounts
-
-
-def _take_back(amounts: list[Decimal], excess: Decimal) -> Decimal:
-    """Reduce amounts, largest first, each down to at most 0.01; return what is left over."""
-    for i in sorted(range(len(amounts)), key=lambda k: amounts[k], reverse=True):
-        if excess <= 0:
-            break
-        give = min(excess, amounts[i] - MIN_AMOUNT)
-        if give > 0:
-            amounts[i] -= give
-            excess -= give
-    return excess
-
-
-def apply_minimum(amounts: list[Decimal], q_total: float) -> list[Decimal]:
-    """The 0.01 floor of §2.1 step 4, in its three passes."""
-    q = Decimal(str(q_total))
-    a = list(amounts)
-    added = Decimal(0)
-    for i, x in enumerate(a):
-        if x <= 0:
-            added += MIN_AMOUNT - x
-            a[i] = MIN_AMOUNT
-    if added > 0:
-        _take_back(a, added)
-    total = sum(a, Decimal(0))
-    if total > q:
-        _take_back(a, total - q)
-    elif total < q:
-        a[-1] += q - total
-    a = [max(x, MIN_AMOUNT) for x in a]
-    last = q - sum(a[:-1], Decimal(0))
-    a[-1] = max(last, MIN_AMOUNT)
-    return a
+    return am.exact_amounts(q_total, [rng.gammavariate(concentration, 1.0) for _ in range(n)])[0]
 
 
 def apply_monotonicity(amounts: list[Decimal], m: float, rng: random.Random) -> list[Decimal]:
     """Reorder the debts by size (§2.2); draws from ``rng`` only when |m| ≥ 1e−9."""
-    if abs(m) < 1e-9:
-        return amounts
-    n = len(amounts)
-    a = sorted(amounts, reverse=m > 0)
-    if abs(m) < 1:
-        swaps = min(round((1 - abs(m)) * n * max(1, n - 1)), n * (n - 1))
-        for _ in range(swaps):
-            j = rng.randrange(n - 1)
-            a[j], a[j + 1] = a[j + 1], a[j]
-    return a
+    top = len(amounts) - 1
+    swaps = [rng.randrange(top) for _ in range(am.swap_count(len(amounts), m))]
+    order = am.monotone_order(amounts, m, swaps)
+    return amounts if order is None else [amounts[i] for i in order]
 
 
 def due_days(n: int, maturity_days: int, mu: float) -> list[int]:
     """Original due day of each ring payable (§2.3)."""
-    t = maturity_days
-    lag = min(max(round(mu * (t - 1)), 0), t - 1)
-    if t <= 1 or lag == 0:
-        return [1] * n
-    return [((i - 1) * lag) % t + 1 for i in range(n)]
+    return am.due_array(n, maturity_days, mu).tolist()
+
+
+def _draws(p: ModelParams) -> tuple[list[float], list[int]]:
+    """Every use of the random stream: gamma weights, then the swap positions of §2.2."""
+    return am.draws(p.n_agents, p.concentration, p.monotonicity, p.seed)
 
 
 def generate(p: ModelParams) -> Scenario:
     """The balanced ring scenario of MODEL.md §2 for the parameters ``p``."""
+    return generate_arrays(p).to_scenario()
+
+
+def generate_arrays(p: ModelParams) -> ScenarioArrays:
+    """The scenario of ``generate(p)`` as arrays, without names or Decimal per payable."""
     n = p.n_agents
-    rng = random.Random(p.seed)
-    amounts = apply_minimum(draw_amounts(n, p.q_total, p.concentration, rng), p.q_total)
-    amounts = apply_monotonicity(amounts, p.monotonicity, rng)
-    dues = due_days(n, p.maturity_days, p.mu)
-    traders = [f"H{i + 1}" for i in range(n)]
-
-    bucket_total = {b: Decimal(0) for b in BUCKETS}
-    for a, d in zip(amounts, dues, strict=True):
-        bucket_total[bucket_of(d)] += a
-
-    ring = [
-        Payable(traders[i], traders[(i + 1) % n], math.floor(float(amounts[i])), dues[i])
-        for i in range(n)
-    ]
+    weights, swaps = _draws(p)
+    amounts, rest = am.exact_amounts(p.q_total, weights)
+    est = am.estimate(p.q_total, weights, amounts)
+    rel = am.rel_tol(n)
+    fixed = am.fast_minimum(amounts, rest, Decimal(str(p.q_total)), est, rel)
+    if fixed is None:
+        fixed = apply_minimum(amounts, p.q_total)
+        est = np.array(list(map(float, fixed)), dtype=np.float64)
+    amounts = fixed
+    order = am.monotone_order(amounts, p.monotonicity, swaps)
+    if order is not None:
+        amounts = list(map(amounts.__getitem__, order))
+        est = est[np.array(order, dtype=np.int64)]
+    due = am.due_array(n, p.maturity_days, p.mu)
+    bucket = (due >= 4).astype(np.int64) + (due >= 9)
+    bk = bucket.tolist()
+    totals = [ZERO, ZERO, ZERO]  # B_b, summed left to right
+    for a, b in zip(amounts, bk, strict=True):
+        totals[b] += a
     v, d = Decimal(str(p.vbt_share)), Decimal(str(p.dealer_share))
-    buckets = [bucket_of(due) for due in dues]
-    shares = [a / bucket_total[b] for a, b in zip(amounts, buckets, strict=True)]
-    legs = _market_legs(traders, shares, dues, buckets, bucket_total, v, "vbt")
-    legs += _market_legs(traders, shares, dues, buckets, bucket_total, d, "dealer")
-    cash = _initial_cash(p, bucket_total, v, d)
-    return Scenario(
-        agents=tuple(traders) + MARKET_MAKERS,
-        cash=tuple(cash),
-        payables=tuple(ring + legs),
+    kinds = [(k, x, s) for k, x, s in ((0, v, p.vbt_share), (1, d, p.dealer_share)) if x != 0]
+    debts = [[x * total for total in totals] for _, x, _ in kinds]  # (x·B_b) per bucket
+
+    def leg(j: int) -> Decimal:  # leg j of the concatenated kinds: (x·B_b)·(a_i/B_b)
+        i, b = j % n, bk[j % n]
+        return debts[j // n][b] * (amounts[i] / totals[b])
+
+    guesses = [s * est if s <= 1e6 else est * np.nan for *_, s in kinds]  # x·a_i, in float
+    amount, made = am.settle(
+        np.concatenate([est, *guesses]),
+        n,
+        lambda r: amounts[r] if r < n else leg(r - n),
+        rel,
+    )
+    pos = made % n
+    kind = np.array([k for k, _, _ in kinds] or [0], dtype=np.int64)[made // n]
+    traders = np.arange(n, dtype=np.int64)
+    return ScenarioArrays(
         n_traders=n,
-        market_makers=MARKET_MAKERS,
+        cash=_initial_cash(p, totals, v, d),
+        debtor=np.concatenate([traders, pos]),
+        creditor=np.concatenate([(traders + 1) % n, n + 2 * bucket[pos] + kind]),
+        amount=amount,
+        due=np.concatenate([due, due[pos]]),
     )
 
 
-def _market_legs(
-    traders: Sequence[str],
-    shares: Sequence[Decimal],
-    dues: Sequence[int],
-    buckets: Sequence[str],
-    bucket_total: dict[str, Decimal],
-    share: Decimal,
-    kind: str,
-) -> list[Payable]:
-    """Each trader's debt to the market makers of its bucket: (share·B_b)·(a_i/B_b)."""
-    bucket_debt = {b: share * total for b, total in bucket_total.items()}
-    creditor = {b: f"{kind}_{b}" for b in BUCKETS}
-    legs = []
-    for i, ratio in enumerate(shares):
-        b = buckets[i]
-        amount = bucket_debt[b] * ratio
-        if amount > MIN_AMOUNT:
-            legs.append(Payable(traders[i], creditor[b], math.floor(float(amount)), dues[i]))
-    return legs
-
-
-def _initial_cash(
-    p: ModelParams, bucket_total: dict[str, Decimal], v: Decimal, d: Decimal
-) -> list[float]:
-    """Cash of traders then market makers, in agent order (§2.5)."""
+def _initial_cash(p: ModelParams, totals: list[Decimal], v: Decimal, d: Decimal) -> np.ndarray:
+    """Cash of traders then market makers, in agent order (§2.5); totals by bucket."""
     n = p.n_agents
     q = Decimal(str(p.q_total))
     kappa = Decimal(str(p.kappa))
     rho = Decimal(str(p.outside_mid_ratio))
-    market_funding = sum(((v + d) * bucket_total[b] for b in BUCKETS), Decimal(0)) / n
+    market_funding = sum(((v + d) * total for total in totals), ZERO) / n
+    cash = np.empty(n + 6, dtype=np.float64)
     if p.liquidity_mode == "uniform":
-        base = [kappa * q / n] * n
+        cash[:n] = float(kappa * q / n + market_funding)
     else:
-        base = [Decimal(0)] * n
-        base[int(p.liquidity_agent[1:]) - 1] = kappa * q
-    cash = [float(x + market_funding) for x in base]
-    for b in BUCKETS:
-        cash.append(float(v * bucket_total[b] * rho))
-        cash.append(float(d * bucket_total[b] * rho))
+        cash[:n] = float(ZERO + market_funding)
+        cash[int(p.liquidity_agent[1:]) - 1] = float(kappa * q + market_funding)
+    cash[n:] = [float(x * total * rho) for total in totals for x in (v, d)]
     return cash
