@@ -213,9 +213,9 @@ def test_incremental_book_matches_a_full_recount(p: ModelParams) -> None:
     from bilancio.model.ledger import Ledger
     from bilancio.model.runner import KernelRun
     from bilancio.model.scenario import generate
-    from bilancio.model.simulate import rows_of, rules_of
+    from bilancio.model.simulate import rules_of
 
-    run = KernelRun(rows_of(generate(p)), rules_of(p), p, active=True)
+    run = KernelRun(generate(p).to_arrays(), rules_of(p), p, active=True)
     mismatches: list[str] = []
     ended = False
     while not ended:

@@ -74,9 +74,7 @@ def test_the_cached_kernel_needs_nothing_but_the_c_library_and_numbas_error_path
         f"kernel-{loader.cache_key()}.json")]  # fmt: skip
     allowed_prefixes = ("numba_", "Py", "_Py", "NRT_MemInfo_call_dtor", "NRT_Free")
     libm = {"log", "exp", "sqrt", "pow", "floor", "fmod", "cos", "sin", "acos", "tan"}
-    strange = [
-        s for s in meta["undefined"] if not s.startswith(allowed_prefixes) and s not in libm
-    ]
+    strange = [s for s in meta["undefined"] if not s.startswith(allowed_prefixes) and s not in libm]
     assert strange == []
     assert not any(s.startswith(("NRT_MemInfo_alloc", "NRT_Allocate")) for s in meta["undefined"])
 

@@ -272,12 +272,21 @@ def test_to_arrays_round_trip() -> None:
 
 
 def test_one_function_draws_everything() -> None:
-    # the swaps come after the n gamma draws, from the same stream, only when 1e-9 ≤ |m| < 1
-    weights, swaps = am.draws(5, 1.0, 0.5, 9)
+    """The compiled draws are random.Random(seed)'s: n gamma weights, then (only when
+    1e-9 ≤ |m| < 1) the swaps of §2.2, each j = randrange(n − 1), applied to the positions."""
+    weights, swapped = am.draws(5, 1.0, 0.5, 9)
     rng = random.Random(9)
-    assert weights == [rng.gammavariate(1.0, 1.0) for _ in range(5)]
-    assert swaps == [rng.randrange(4) for _ in range(10)]
-    assert am.draws(5, 1.0, 1.0, 9)[1] == [] and am.draws(5, 1.0, 1e-10, 9)[1] == []
+    assert weights.tolist() == [rng.gammavariate(1.0, 1.0) for _ in range(5)]
+    positions = list(range(5))
+    for _ in range(10):  # round((1 − 0.5)·5·4)
+        j = rng.randrange(4)
+        positions[j], positions[j + 1] = positions[j + 1], positions[j]
+    assert swapped.tolist() == positions
+    for m in (1.0, 1e-10, -1.0):
+        assert am.draws(5, 1.0, m, 9)[1].tolist() == [0, 1, 2, 3, 4]
+    big = 2**63 - 1  # the largest seed: three 32-bit words of key
+    rng = random.Random(big)
+    assert am.draws(3, 0.3, 0, big)[0].tolist() == [rng.gammavariate(0.3, 1.0) for _ in range(3)]
 
 
 def test_fast_minimum_is_the_three_passes() -> None:

@@ -11,7 +11,6 @@ gives the same answer, and the Decimal is evaluated exactly everywhere else.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Sequence
 from decimal import Decimal, getcontext
 
@@ -40,18 +39,18 @@ def swap_count(n: int, m: float) -> int:
     return min(round((1 - abs(m)) * n * max(1, n - 1)), n * (n - 1))
 
 
-def draws(n: int, concentration: float, monotonicity: float, seed: int) -> tuple[list, list]:
-    """All uses of the random stream (§2.1 step 2, §2.2): n gamma weights, then swap positions.
+def draws(
+    n: int, concentration: float, monotonicity: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """All uses of the random stream ``random.Random(seed)`` (§2.1 step 2, §2.2), in compiled
+    code: n gamma weights, then the swaps of §2.2 applied to the positions 0..n−1 (identity when
+    there are none)."""
+    from .kernel.draws import draw_arenas
+    from .kernel.loader import DRAW, call
 
-    This is the one function to replace by a compiled generator of the same stream; everything
-    downstream only sees the two sequences (numpy arrays are accepted too).
-    """
-    rng = random.Random(seed)
-    gamma = rng.gammavariate
-    weights = [gamma(concentration, 1.0) for _ in range(n)]
-    pick, top = rng.randrange, n - 1
-    swaps = [pick(top) for _ in range(swap_count(n, monotonicity))]
-    return weights, swaps
+    ints, floats = draw_arenas(n, concentration, swap_count(n, monotonicity), seed)
+    call(DRAW, ints, floats)
+    return floats[1:], ints[-n:]
 
 
 def exact_amounts(q_total: float, weights: Sequence[float]) -> tuple[list[Decimal], Decimal]:
@@ -132,17 +131,18 @@ def apply_minimum(amounts: list[Decimal], q_total: float) -> list[Decimal]:
     return a
 
 
-def monotone_order(amounts: Sequence[Decimal], m: float, swaps: Sequence[int]) -> list[int] | None:
+def monotone_order(
+    amounts: Sequence[Decimal], m: float, swapped: Sequence[int]
+) -> list[int] | None:
     """Positions → indices of ``amounts`` after §2.2's sort and swaps; None if |m| < 1e−9.
 
-    Equal amounts are interchangeable, so any sort that orders the values gives the same result.
+    ``swapped`` is where the swaps moved each position (``draws``). Equal amounts are
+    interchangeable, so any sort that orders the values gives the same result.
     """
     if abs(m) < 1e-9:
         return None
     order = sorted(range(len(amounts)), key=amounts.__getitem__, reverse=m > 0)
-    for j in swaps.tolist() if isinstance(swaps, np.ndarray) else swaps:
-        order[j], order[j + 1] = order[j + 1], order[j]
-    return order
+    return [order[k] for k in (swapped.tolist() if isinstance(swapped, np.ndarray) else swapped)]
 
 
 def due_array(n: int, maturity_days: int, mu: float) -> np.ndarray:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
 
 from .kernel import layout as L
 from .kernel.loader import RUN, advance_fn, call, interpreted
@@ -14,6 +12,7 @@ from .kernel.mt import seed_key
 from .market import SEED_OFFSET, TradeRecord
 from .params import ModelParams
 from .results import RunResult
+from .scenario import ScenarioArrays
 
 BUCKETS = ("short", "mid", "long")
 
@@ -29,32 +28,18 @@ class Rules:
     stop_rule: str = "horizon"
 
 
-@dataclass(frozen=True)
-class Rows:
-    """A scenario as arrays: agents' cash, and payables in row order (MODEL.md §2.7)."""
-
-    names: Sequence[str]
-    n_traders: int
-    cash: np.ndarray  # float64
-    debtor: np.ndarray  # int64 agent index
-    creditor: np.ndarray  # int64 agent index (original creditor)
-    amount: np.ndarray  # float64
-    due: np.ndarray  # int64 original due day
-    whole: bool = True  # every amount an int: faces are reported as ints, as they were given
-
-
 class KernelRun:
     """The state of one run in the kernel's arenas (``kernel/layout.py``)."""
 
     def __init__(
         self,
-        rows: Rows,
+        rows: ScenarioArrays,
         rules: Rules,
         params: ModelParams | None = None,
         active: bool = False,
         trade_log: bool = False,
     ):
-        self.names, self.n_traders, self.active = rows.names, rows.n_traders, active
+        self.names, self.n_traders, self.active = rows.agents, rows.n_traders, active
         self.face_type = int if rows.whole else float
         n_agents, n_rows = len(rows.cash), len(rows.debtor)
         max_due = int(rows.due.max()) if n_rows else 0

@@ -88,6 +88,7 @@ class Scenario:
             due=np.array([p.due for p in rows], dtype=np.int64),
             names=tuple(self.agents),
             market_makers=tuple(self.market_makers),
+            whole=all(isinstance(p.amount, int) for p in rows),
         )
 
 
@@ -108,6 +109,8 @@ class ScenarioArrays:
     due: np.ndarray  # int64 original due day
     names: tuple[str, ...] | None = field(default=None, repr=False)
     market_makers: tuple[str, ...] = field(default=MARKET_MAKERS, repr=False)
+    # every amount was given as an int (generated ones are): results report faces as ints
+    whole: bool = field(default=True, repr=False)
 
     @property
     def agents(self) -> tuple[str, ...]:
@@ -157,9 +160,11 @@ def draw_amounts(n: int, q_total: float, concentration: float, rng: random.Rando
 
 def apply_monotonicity(amounts: list[Decimal], m: float, rng: random.Random) -> list[Decimal]:
     """Reorder the debts by size (§2.2); draws from ``rng`` only when |m| ≥ 1e−9."""
-    top = len(amounts) - 1
-    swaps = [rng.randrange(top) for _ in range(am.swap_count(len(amounts), m))]
-    order = am.monotone_order(amounts, m, swaps)
+    positions = list(range(len(amounts)))
+    for _ in range(am.swap_count(len(amounts), m)):
+        j = rng.randrange(len(amounts) - 1)
+        positions[j], positions[j + 1] = positions[j + 1], positions[j]
+    order = am.monotone_order(amounts, m, positions)
     return amounts if order is None else [amounts[i] for i in order]
 
 
@@ -168,7 +173,7 @@ def due_days(n: int, maturity_days: int, mu: float) -> list[int]:
     return am.due_array(n, maturity_days, mu).tolist()
 
 
-def _draws(p: ModelParams) -> tuple[list[float], list[int]]:
+def _draws(p: ModelParams) -> tuple[np.ndarray, np.ndarray]:
     """Every use of the random stream: gamma weights, then the swap positions of §2.2."""
     return am.draws(p.n_agents, p.concentration, p.monotonicity, p.seed)
 
@@ -181,7 +186,7 @@ def generate(p: ModelParams) -> Scenario:
 def generate_arrays(p: ModelParams) -> ScenarioArrays:
     """The scenario of ``generate(p)`` as arrays, without names or Decimal per payable."""
     n = p.n_agents
-    weights, swaps = _draws(p)
+    weights, swapped = _draws(p)
     amounts, rest = am.exact_amounts(p.q_total, weights)
     est = am.estimate(p.q_total, weights, amounts)
     rel = am.rel_tol(n)
@@ -190,7 +195,7 @@ def generate_arrays(p: ModelParams) -> ScenarioArrays:
         fixed = apply_minimum(amounts, p.q_total)
         est = np.array(list(map(float, fixed)), dtype=np.float64)
     amounts = fixed
-    order = am.monotone_order(amounts, p.monotonicity, swaps)
+    order = am.monotone_order(amounts, p.monotonicity, swapped)
     if order is not None:
         amounts = list(map(amounts.__getitem__, order))
         est = est[np.array(order, dtype=np.int64)]

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from .ledger import Ledger
 from .market import TradeHook
 from .params import DEFAULT_HANDLINGS, STOP_RULES, ModelParams, check_choice, check_regime
 from .results import PairResult, RunResult
-from .runner import KernelRun, Rows, Rules
-from .scenario import Scenario, generate
+from .runner import KernelRun, Rules
+from .scenario import Scenario, ScenarioArrays, generate_arrays
 
 DayHook = Callable[[int, Ledger], None]
 DefaultHook = Callable[[int, str], None]  # (day, agent) when an agent defaults
@@ -45,14 +43,14 @@ def simulate(
     _check_params(params)
     regime = check_regime(regime)
     return simulate_scenario(
-        generate(params), params, regime, rules_of(params), on_day_end, on_trade, on_default
+        generate_arrays(params), params, regime, rules_of(params), on_day_end, on_trade, on_default
     )
 
 
 def simulate_pair(params: ModelParams) -> PairResult:
     """Run the passive and the active regime on the same generated scenario (MODEL.md §6)."""
     _check_params(params)
-    rows = rows_of(generate(params))
+    rows = generate_arrays(params)
     rules = rules_of(params)
     return PairResult(
         passive=_finish(KernelRun(rows, rules), "passive"),
@@ -106,30 +104,19 @@ def _check_params(params: object) -> None:
         raise TypeError(f"params must be a ModelParams, not {type(params).__name__}")
 
 
-def rows_of(scenario: Scenario) -> Rows:
-    """The scenario as the kernel's arrays."""
-    index = {name: i for i, name in enumerate(scenario.agents)}
-    pays = scenario.payables
-    return Rows(
-        names=scenario.agents,
-        n_traders=scenario.n_traders,
-        cash=np.array(scenario.cash, dtype=np.float64),
-        debtor=np.array([index[p.debtor] for p in pays], dtype=np.int64),
-        creditor=np.array([index[p.creditor] for p in pays], dtype=np.int64),
-        amount=np.array([p.amount for p in pays], dtype=np.float64),
-        due=np.array([p.due for p in pays], dtype=np.int64),
-        whole=all(isinstance(p.amount, int) for p in pays),
-    )
-
-
 def _kernel_run(
-    scenario: Scenario, params: ModelParams, regime: str, rules: Rules, trade_log: bool
+    scenario: Scenario | ScenarioArrays,
+    params: ModelParams,
+    regime: str,
+    rules: Rules,
+    trade_log: bool,
 ) -> KernelRun:
-    return KernelRun(rows_of(scenario), rules, params, regime == "active", trade_log)
+    rows = scenario if isinstance(scenario, ScenarioArrays) else scenario.to_arrays()
+    return KernelRun(rows, rules, params, regime == "active", trade_log)
 
 
 def simulate_scenario(
-    scenario: Scenario,
+    scenario: Scenario | ScenarioArrays,
     params: ModelParams,
     regime: str,
     rules: Rules | None = None,
