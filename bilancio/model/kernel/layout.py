@@ -119,7 +119,8 @@ TRADE_FLOATS = 6  # unit price, cash paid, p, shortfall, wealth, threshold (NaN:
 
 
 class Arenas:
-    """The two arenas of one run and a numpy view of every field."""
+    """The two arenas of one run; ``arenas.cash`` and the like are numpy views of the fields
+    (made when first asked for: a run reads only a few of them from Python)."""
 
     def __init__(self, int_sizes: dict[str, int], float_sizes: dict[str, int]):
         ints = [int_sizes.get(name, 0) for name in INT_FIELDS]
@@ -130,9 +131,20 @@ class Arenas:
         self.floats = np.zeros(int(float_offsets[-1]), dtype=np.float64)
         self.ints[: N_INT_FIELDS + 1] = int_offsets
         self.ints[N_INT_FIELDS + 1 : HEADER] = float_offsets
-        views = {}
-        for k, name in enumerate(INT_FIELDS):
-            views[name] = self.ints[int_offsets[k] : int_offsets[k + 1]]
-        for k, name in enumerate(FLOAT_FIELDS):
-            views[name] = self.floats[float_offsets[k] : float_offsets[k + 1]]
-        self.__dict__.update(views)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        header = self.__dict__["ints"]
+        if name in _INT_NUMBER:
+            k = _INT_NUMBER[name]
+            view = header[header[k] : header[k + 1]]
+        elif name in _FLOAT_NUMBER:
+            k = N_INT_FIELDS + 1 + _FLOAT_NUMBER[name]
+            view = self.__dict__["floats"][header[k] : header[k + 1]]
+        else:
+            raise AttributeError(name)
+        self.__dict__[name] = view
+        return view
+
+
+_INT_NUMBER = {name: k for k, name in enumerate(INT_FIELDS)}
+_FLOAT_NUMBER = {name: k for k, name in enumerate(FLOAT_FIELDS)}

@@ -92,12 +92,15 @@ def cache_key() -> str:
 
 
 def _numba_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    """numba's version file, read rather than imported (importing numba costs a second, and
+    ``importlib.metadata`` tens of milliseconds)."""
+    import importlib.util
 
-    try:
-        return version("numba")
-    except PackageNotFoundError:
-        return "unknown"
+    spec = importlib.util.find_spec("numba")
+    if spec is None or not spec.submodule_search_locations:
+        return "absent"
+    version_file = Path(next(iter(spec.submodule_search_locations))) / "_version.py"
+    return version_file.read_text() if version_file.exists() else "unknown"
 
 
 def _load() -> KernelFn:
