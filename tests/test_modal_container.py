@@ -40,13 +40,39 @@ def container_root():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def image_kernel(image_python: Path, tmp_path_factory) -> dict[str, str]:
+    """The image's kernel layer, run as the image's Dockerfile says (its ``RUN`` command, with
+    the variables of its ``.env`` layer; the cache folder here stands in for the image's):
+    what every container then finds. Returns the kernel's variables as the containers see them."""
+    from bilancio.cloud import modal_app
+
+    from .image_env import dockerfile
+
+    commands, _ = dockerfile(modal_app.image)
+    (build,) = [c.removeprefix("RUN ") for c in commands if "bilancio.model.kernel" in c]
+    cache = tmp_path_factory.mktemp("image-kernel")
+    env = {**modal_app.KERNEL_ENV, "BILANCIO_KERNEL_CACHE": str(cache)}
+    assert build.startswith(f"cd {modal_app.SOURCE_ROOT} && python ")  # the copied source's
+    words = build.split("&&")[1].split()
+    done = subprocess.run(
+        [str(image_python), *words[1:]],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return env
+
+
 @pytest.fixture
-def in_container(container_root: Path, image_python: Path):
+def in_container(container_root: Path, image_python: Path, image_kernel: dict[str, str]):
     """Run code as the container does: the image's environment (tests/image_env.py), the
-    uploaded source on the path, only the given variables in the environment."""
+    uploaded source on the path, only the given variables and the image's in the environment."""
 
     def run(code: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-        return _in_container(container_root, code, env, image_python, *args)
+        return _in_container(container_root, code, {**image_kernel, **env}, image_python, *args)
 
     return run
 
@@ -173,3 +199,21 @@ def test_the_code_version_tells_different_code_apart(tmp_path: Path) -> None:
     assert one != other  # two different edits of one commit are different code
     target.write_text(original + "\n# one edit\n")
     assert version() == one
+
+
+def test_a_container_loads_the_images_kernel_and_compiles_nothing(in_container) -> None:
+    """The kernel the image built for a generic CPU is what a container runs: numba is never
+    imported there (compiling would cost each container half a minute)."""
+    done = in_container(
+        "import json, sys\n"
+        "from bilancio.model import ModelParams, simulate_pair\n"
+        "pair = simulate_pair(ModelParams(n_agents=30, kappa=0.7, seed=3))\n"
+        "print(json.dumps([pair.to_dict(), 'numba' in sys.modules]))",
+        {},
+    )
+    assert done.returncode == 0, done.stderr
+    pair, numba_imported = json.loads(done.stdout)
+    assert numba_imported is False
+    from bilancio.model import ModelParams, simulate_pair
+
+    assert pair == simulate_pair(ModelParams(n_agents=30, kappa=0.7, seed=3)).to_dict()

@@ -33,6 +33,8 @@ PROJECT_DIR = _project_dir()
 # the uv that installs the lock file in the image: pinned, so a rebuild next year resolves the
 # same way (Modal copies ``latest`` otherwise); a version that reads this project's uv.lock
 UV_VERSION = "0.13.9"
+SOURCE_ROOT = "/root"  # where add_local_python_source puts the package in the image
+KERNEL_ENV = {"BILANCIO_KERNEL_CPU": "generic", "BILANCIO_KERNEL_CACHE": "/opt/bilancio/kernel"}
 
 image = (
     modal.Image.debian_slim(python_version="3.11")
@@ -48,7 +50,12 @@ image = (
     )
     # the container has neither git nor package metadata: it is told the version it runs
     .env({DEPLOYED_VERSION: code_version()})
-    .add_local_python_source("bilancio")
+    # the model's compiled kernel, built into the image for any x86-64 CPU (containers run on
+    # several kinds), so no container compiles it (about half a minute); the source is copied
+    # in for that, not mounted
+    .env(KERNEL_ENV)
+    .add_local_python_source("bilancio", copy=True)
+    .run_commands(f"cd {SOURCE_ROOT} && python -m bilancio.model.kernel.loader")
 )
 secret = modal.Secret.from_name(SECRET_NAME)
 app = modal.App(APP_NAME, image=image)

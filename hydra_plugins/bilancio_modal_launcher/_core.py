@@ -349,7 +349,10 @@ def _check_local_supabase() -> None:
 
 
 def _seconds_per_job(specs: list[JobSpec]) -> float:
-    """A local timing of a few jobs (nothing is stored)."""
+    """A local timing of a few jobs (nothing is stored), the model's kernel loaded first."""
+    from bilancio.model.kernel.loader import advance_fn
+
+    advance_fn()
     start = time.perf_counter()
     for spec in specs:
         compute_job(spec)

@@ -59,6 +59,12 @@ def interpreted() -> bool:
     return os.environ.get("BILANCIO_KERNEL", "") == "python"
 
 
+def portable() -> bool:
+    """``BILANCIO_KERNEL_CPU=generic``: code for any CPU of this architecture, not only this one
+    (an image built on one machine and run on others, as Modal's are)."""
+    return os.environ.get("BILANCIO_KERNEL_CPU", "") == "generic"
+
+
 def cache_dir() -> Path:
     explicit = os.environ.get("BILANCIO_KERNEL_CACHE")
     if explicit:
@@ -78,11 +84,12 @@ def cache_key() -> str:
         digest.update((here / name).read_bytes())
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
+    generic = portable()
     parts = (
         llvmlite.__version__,
         _numba_version(),
-        llvm.get_host_cpu_name(),
-        llvm.get_host_cpu_features().flatten(),
+        "generic" if generic else llvm.get_host_cpu_name(),
+        "" if generic else llvm.get_host_cpu_features().flatten(),
         llvm.get_process_triple(),
         platform.machine(),
         f"{sys.version_info.major}.{sys.version_info.minor}",
@@ -129,12 +136,20 @@ def _load() -> KernelFn:
         lock.__exit__(None, None, None)
 
 
+def _compiler_settings() -> None:
+    """Tell numba which CPU to compile for, before it is imported."""
+    if portable():
+        os.environ["NUMBA_CPU_NAME"] = "generic"
+        os.environ["NUMBA_CPU_FEATURES"] = ""
+
+
 def _compile_into(obj: Path, meta: Path) -> KernelFn:
     if sys.stderr.isatty():  # a person waits: say why, once per machine
         print(
             "bilancio: compiling the model kernel for this machine (once; about half a minute)",
             file=sys.stderr,
         )
+    _compiler_settings()
     from .compile import compile_entry, object_code
 
     entry = compile_entry()
@@ -149,6 +164,7 @@ def _compile_into(obj: Path, meta: Path) -> KernelFn:
 
 
 def _compiled_here() -> KernelFn:
+    _compiler_settings()
     from .compile import compile_entry
 
     entry = compile_entry()
@@ -198,3 +214,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
         handle.write(data)
     os.chmod(tmp, 0o644)  # a shared cache folder serves every user of the machine
     os.replace(tmp, path)
+
+
+if __name__ == "__main__":  # `python -m bilancio.model.kernel.loader`: fill the cache now
+    advance_fn()
+    print(f"bilancio: the model kernel is in {cache_dir()} (key {cache_key()})")
