@@ -212,6 +212,37 @@ def test_the_wheel_ships_the_experiments_and_their_plugin(installed_wheel: Path)
     assert not any(n.startswith(("tests/", "experiments/")) for n in names)
 
 
+def test_the_installed_wheel_ships_the_compiled_kernel(installed_wheel: Path, tmp_path) -> None:
+    """The wheel carries the generic kernel (bilancio/model/kernel/objects): where its numba
+    and llvmlite are the locked ones, a first run compiles nothing and imports no numba."""
+    import platform
+    import tomllib
+
+    names = set(zipfile.ZipFile(installed_wheel).namelist())
+    assert any(n.startswith("bilancio/model/kernel/objects/kernel-") for n in names)
+    python = installed_wheel.parent / "venv" / "bin" / "python"
+    versions = subprocess.run(
+        [python, "-c", "import numba as n, llvmlite as v; print(n.__version__, v.__version__)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    lock = tomllib.loads((REPO / "uv.lock").read_text())["package"]
+    locked = [next(p["version"] for p in lock if p["name"] == n) for n in ("numba", "llvmlite")]
+    if versions != locked or (sys.platform, platform.machine()) != ("linux", "x86_64"):
+        pytest.skip(f"numba, llvmlite {versions} here, the lock's are {locked}: compiles once")
+    cache = tmp_path / "cache"
+    code = (
+        "import sys\nfrom bilancio.model import ModelParams, simulate_pair\n"
+        "simulate_pair(ModelParams(n_agents=20))\nprint('numba' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
+    done = subprocess.run(
+        [str(python), "-c", code], cwd=tmp_path, capture_output=True, text=True,
+        env={**env, "BILANCIO_KERNEL_CACHE": str(cache)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False"] and not cache.exists()
+
+
 def test_the_installed_wheel_runs_experiments_from_a_temporary_directory(
     installed_wheel: Path, tmp_path: Path
 ) -> None:

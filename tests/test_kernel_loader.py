@@ -30,8 +30,8 @@ print(json.dumps({"pair": pair.to_dict(), "numba": "numba" in sys.modules}))
 
 
 def _start(cache: Path, **env: str) -> subprocess.Popen:
-    environment = {**os.environ, "BILANCIO_KERNEL_CACHE": str(cache), **env}
-    environment.pop("BILANCIO_KERNEL", None)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BILANCIO_KERNEL")}
+    environment.update(BILANCIO_KERNEL_CACHE=str(cache), **env)
     return subprocess.Popen(
         [sys.executable, "-c", PAIR], env=environment, stdout=subprocess.PIPE, text=True
     )
@@ -43,14 +43,33 @@ def _finish(process: subprocess.Popen) -> dict:
     return json.loads(out)
 
 
+def test_a_fresh_install_loads_the_shipped_kernel_and_compiles_nothing(tmp_path):
+    """The package ships the generic kernel for this platform and the locked numba and
+    llvmlite: with an empty cache nothing is compiled, nothing written, numba never imported."""
+    import platform
+
+    if (sys.platform, platform.machine()) != ("linux", "x86_64"):
+        pytest.skip("the package ships the kernel for Linux x86-64 only")
+    shipped = loader.bundled_dir() / f"kernel-{loader.cache_key()}.o"
+    assert shipped.exists(), (
+        "the shipped kernel is not the current source's: "
+        "run `uv run python -m bilancio.model.kernel --bundle` and commit its objects/"
+    )
+    cache = tmp_path / "empty-cache"
+    found = _finish(_start(cache))
+    assert found["numba"] is False
+    assert not cache.exists()
+
+
 @pytest.mark.slow
 def test_processes_started_at_once_compile_once_and_the_rest_load_without_numba(tmp_path):
+    """BILANCIO_KERNEL_CPU=host: a kernel for this CPU, which the package does not ship."""
     cache = tmp_path / "kernel-cache"
-    first = [_start(cache) for _ in range(3)]  # an empty cache, three processes at once
+    first = [_start(cache, BILANCIO_KERNEL_CPU="host") for _ in range(3)]  # at once
     results = [_finish(p) for p in first]
     assert sum(r["numba"] for r in results) == 1  # one compiled; the others waited and loaded
     assert len(list(cache.glob("kernel-*.o"))) == 1
-    later = _finish(_start(cache))
+    later = _finish(_start(cache, BILANCIO_KERNEL_CPU="host"))
     assert later["numba"] is False
     expected = simulate_pair(
         ModelParams(n_agents=60, kappa=0.6, mu=0.75, seed=11, default_handling="expel-agent")
@@ -71,8 +90,12 @@ def test_the_cached_kernel_needs_nothing_but_the_c_library_and_numbas_error_path
     reference-count helpers, which only a raise or an allocation would reach (the loader binds
     those to abort). An allocation (NRT_MemInfo_alloc…) or another library would show here."""
     loader.advance_fn()
-    (meta,) = [json.loads(p.read_text()) for p in loader.cache_dir().glob(
-        f"kernel-{loader.cache_key()}.json")]  # fmt: skip
+    name = f"kernel-{loader.cache_key()}.json"
+    (meta,) = [
+        json.loads(p.read_text())
+        for folder in (loader.bundled_dir(), loader.cache_dir())
+        for p in folder.glob(name)
+    ][:1]
     allowed_prefixes = ("numba_", "Py", "_Py", "NRT_MemInfo_call_dtor", "NRT_Free")
     libm = {"log", "exp", "sqrt", "pow", "floor", "fmod", "cos", "sin", "acos", "tan"}
     strange = [s for s in meta["undefined"] if not s.startswith(allowed_prefixes) and s not in libm]
@@ -94,3 +117,31 @@ def test_the_kernel_source_raises_nothing():
             raises = [n for n in ast.walk(node) if isinstance(n, ast.Raise | ast.Assert)]
             assert not raises, f"{source.name}: {node.name} raises"
     assert checked > 40  # every module of the kernel was read
+
+
+@pytest.mark.slow
+def test_an_unwritable_cache_says_so_and_compiles_in_the_process(tmp_path):
+    """A cache folder that cannot be made (here: a file stands where it should be) costs a
+    compile in every process, says so on stderr, and changes no result."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    process = subprocess.Popen(
+        [sys.executable, "-c", PAIR],
+        env={
+            **os.environ,
+            "BILANCIO_KERNEL_CACHE": str(blocked / "cache"),
+            "BILANCIO_KERNEL_CPU": "host",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+    assert "cannot be written" in err and "BILANCIO_KERNEL_CACHE" in err
+    found = json.loads(out)
+    assert found["numba"] is True
+    expected = simulate_pair(
+        ModelParams(n_agents=60, kappa=0.6, mu=0.75, seed=11, default_handling="expel-agent")
+    ).to_dict()
+    assert found["pair"] == expected

@@ -50,7 +50,7 @@ def image_kernel(image_python: Path, tmp_path_factory) -> dict[str, str]:
     from .image_env import dockerfile
 
     commands, _ = dockerfile(modal_app.image)
-    (build,) = [c.removeprefix("RUN ") for c in commands if "bilancio.model.kernel" in c]
+    (build,) = [c.removeprefix("RUN ") for c in commands if "-m bilancio.model.kernel" in c]
     cache = tmp_path_factory.mktemp("image-kernel")
     env = {**modal_app.KERNEL_ENV, "BILANCIO_KERNEL_CACHE": str(cache)}
     assert build.startswith(f"cd {modal_app.SOURCE_ROOT} && python ")  # the copied source's

@@ -34,7 +34,7 @@ PROJECT_DIR = _project_dir()
 # same way (Modal copies ``latest`` otherwise); a version that reads this project's uv.lock
 UV_VERSION = "0.13.9"
 SOURCE_ROOT = "/root"  # where add_local_python_source puts the package in the image
-KERNEL_ENV = {"BILANCIO_KERNEL_CPU": "generic", "BILANCIO_KERNEL_CACHE": "/opt/bilancio/kernel"}
+KERNEL_ENV = {"BILANCIO_KERNEL_CACHE": "/opt/bilancio/kernel"}
 
 image = (
     modal.Image.debian_slim(python_version="3.11")
@@ -50,12 +50,13 @@ image = (
     )
     # the container has neither git nor package metadata: it is told the version it runs
     .env({DEPLOYED_VERSION: code_version()})
-    # the model's compiled kernel, built into the image for any x86-64 CPU (containers run on
-    # several kinds), so no container compiles it (about half a minute); the source is copied
-    # in for that, not mounted
+    # the model's compiled kernel (for any CPU of the architecture: containers run on several
+    # kinds) is loaded once while the image is built, compiled there if the package does not
+    # ship it for these versions, so no container compiles it (about half a minute); the
+    # source is copied in for that, not mounted
     .env(KERNEL_ENV)
     .add_local_python_source("bilancio", copy=True)
-    .run_commands(f"cd {SOURCE_ROOT} && python -m bilancio.model.kernel.loader")
+    .run_commands(f"cd {SOURCE_ROOT} && python -m bilancio.model.kernel")
 )
 secret = modal.Secret.from_name(SECRET_NAME)
 app = modal.App(APP_NAME, image=image)

@@ -7,8 +7,10 @@ processes load it with llvmlite alone (about 0.1 s) and call it through ctypes w
 signature. The first process on a machine compiles (several seconds) under a file lock, so
 parallel processes compile once between them.
 
-The cache lives in ``$BILANCIO_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/bilancio``, else
-``~/.cache/bilancio``. Where it cannot be written, every process compiles for itself.
+The package ships the object for the platforms it was built on (``objects/``, for the locked
+numba and llvmlite), so a fresh install usually compiles nothing. Otherwise the cache lives in
+``$BILANCIO_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/bilancio``, else ``~/.cache/bilancio``; where
+it cannot be written, every process compiles for itself.
 """
 
 from __future__ import annotations
@@ -59,10 +61,18 @@ def interpreted() -> bool:
     return os.environ.get("BILANCIO_KERNEL", "") == "python"
 
 
-def portable() -> bool:
-    """``BILANCIO_KERNEL_CPU=generic``: code for any CPU of this architecture, not only this one
-    (an image built on one machine and run on others, as Modal's are)."""
-    return os.environ.get("BILANCIO_KERNEL_CPU", "") == "generic"
+def for_this_cpu() -> bool:
+    """``BILANCIO_KERNEL_CPU=host``: compile for this CPU's features. By default the kernel is
+    compiled for any CPU of the architecture ("generic"): as fast here, and one object then
+    serves every machine (the package ships it, and Modal's containers run on several CPUs)."""
+    return os.environ.get("BILANCIO_KERNEL_CPU", "generic") == "host"
+
+
+def bundled_dir() -> Path:
+    """The objects shipped with the package: the generic kernel for the locked numba and
+    llvmlite on the platforms it was built on (``python -m bilancio.model.kernel.loader
+    --bundle``), so a fresh install compiles nothing."""
+    return Path(__file__).parent / "objects"
 
 
 def cache_dir() -> Path:
@@ -84,7 +94,7 @@ def cache_key() -> str:
         digest.update((here / name).read_bytes())
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    generic = portable()
+    generic = not for_this_cpu()
     parts = (
         llvmlite.__version__,
         _numba_version(),
@@ -92,7 +102,6 @@ def cache_key() -> str:
         "" if generic else llvm.get_host_cpu_features().flatten(),
         llvm.get_process_triple(),
         platform.machine(),
-        f"{sys.version_info.major}.{sys.version_info.minor}",
     )
     digest.update(repr(parts).encode())
     return digest.hexdigest()[:24]
@@ -112,10 +121,10 @@ def _numba_version() -> str:
 
 def _load() -> KernelFn:
     key = cache_key()
-    folder = cache_dir()
-    obj, meta = folder / f"kernel-{key}.o", folder / f"kernel-{key}.json"
-    if obj.exists() and meta.exists():
-        return _from_object(obj.read_bytes(), json.loads(meta.read_text()))
+    for folder in (bundled_dir(), cache_dir()):
+        obj, meta = folder / f"kernel-{key}.o", folder / f"kernel-{key}.json"
+        if obj.exists() and meta.exists():
+            return _from_object(obj.read_bytes(), json.loads(meta.read_text()))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         lock = _locked(folder / "kernel.lock")
@@ -138,7 +147,7 @@ def _load() -> KernelFn:
 
 def _compiler_settings() -> None:
     """Tell numba which CPU to compile for, before it is imported."""
-    if portable():
+    if not for_this_cpu():
         os.environ["NUMBA_CPU_NAME"] = "generic"
         os.environ["NUMBA_CPU_FEATURES"] = ""
 
@@ -158,9 +167,12 @@ def _compile_into(obj: Path, meta: Path) -> KernelFn:
     except AttributeError:  # a numba whose internals moved: run the in-process function
         _keep_alive.append(entry)
         return PROTOTYPE(entry.address)
-    _write_atomically(meta, json.dumps({"symbol": symbol, "undefined": undefined}).encode())
+    import llvmlite.binding as llvm
+
+    about = {"symbol": symbol, "undefined": undefined, "triple": llvm.get_process_triple()}
     _write_atomically(obj, code)
-    return _from_object(code, {"symbol": symbol, "undefined": undefined})
+    _write_atomically(meta, json.dumps(about, indent=1).encode())  # last: it marks complete
+    return _from_object(code, about)
 
 
 def _compiled_here() -> KernelFn:
@@ -216,6 +228,19 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-if __name__ == "__main__":  # `python -m bilancio.model.kernel.loader`: fill the cache now
-    advance_fn()
-    print(f"bilancio: the model kernel is in {cache_dir()} (key {cache_key()})")
+def bundle() -> Path:
+    """Compile the generic kernel into the package's ``objects/`` (after a change of the
+    kernel's source, or of the locked numba or llvmlite), replacing this platform's older one;
+    returns the object's path."""
+    import llvmlite.binding as llvm
+
+    folder = bundled_dir()
+    folder.mkdir(exist_ok=True)
+    key, triple = cache_key(), llvm.get_process_triple()
+    for meta in folder.glob("kernel-*.json"):
+        if json.loads(meta.read_text()).get("triple") == triple:
+            meta.unlink()
+            meta.with_suffix(".o").unlink(missing_ok=True)
+    obj = folder / f"kernel-{key}.o"
+    _compile_into(obj, obj.with_suffix(".json"))
+    return obj

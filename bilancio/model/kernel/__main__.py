@@ -1,0 +1,14 @@
+"""``python -m bilancio.model.kernel``: load the model's kernel now, compiling it if no shipped
+or cached object fits (an image's build step); ``--bundle`` compiles the generic kernel into the
+package's ``objects/`` for this platform (after a change of the kernel's source or of the locked
+numba or llvmlite)."""
+
+import sys
+
+from .loader import advance_fn, bundle, cache_key
+
+if sys.argv[1:] == ["--bundle"]:
+    print(f"bilancio: wrote {bundle()}")
+else:
+    advance_fn()
+    print(f"bilancio: the model kernel is loaded (key {cache_key()})")
