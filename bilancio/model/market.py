@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .kernel import market as _kernel
+from .kernel import quotes as _kernel
 
 SEED_OFFSET = 1_000_003  # the market's random stream is Random(seed + SEED_OFFSET)
 

@@ -15,7 +15,7 @@ from numba import types
 from . import layout
 
 OPTIONS = dict(error_model="numpy", boundscheck=False, nogil=True)
-MODULES = ("mt", "draws", "market", "metrics", "engine")
+MODULES = ("mt", "draws", "book", "quotes", "market", "metrics", "engine")
 SIGNATURE = types.int64(
     types.int64,
     types.CPointer(types.int64),

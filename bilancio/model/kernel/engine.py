@@ -8,6 +8,7 @@ are settled in (§2.7).
 
 from __future__ import annotations
 
+from .book import market_setup, sync
 from .layout import (
     ALL_DEFAULTED,
     DEFAULT,
@@ -62,7 +63,7 @@ from .layout import (
     int_field,
     kernel,
 )
-from .market import market_setup, sync, trade
+from .market import trade
 from .metrics import measure
 
 

@@ -29,7 +29,10 @@ from pathlib import Path
 import numpy as np
 
 KernelFn = Callable[[int, int, int, int, int], int]
-SOURCES = ("layout.py", "mt.py", "draws.py", "market.py", "metrics.py", "engine.py", "compile.py")
+SOURCES = (
+    "layout.py", "mt.py", "draws.py", "book.py", "quotes.py", "market.py", "metrics.py",
+    "engine.py", "compile.py",
+)  # fmt: skip
 PROTOTYPE = ctypes.CFUNCTYPE(
     ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64
 )

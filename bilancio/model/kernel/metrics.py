@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from .book import maker_value
 from .layout import (
     F_AMOUNT,
     F_FSTAT,
@@ -42,7 +43,6 @@ from .layout import (
     int_field,
     kernel,
 )
-from .market import maker_value
 
 
 @kernel
