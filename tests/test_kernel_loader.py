@@ -55,10 +55,28 @@ def test_a_fresh_install_loads_the_shipped_kernel_and_compiles_nothing(tmp_path)
         "the shipped kernel is not the current source's: "
         "run `uv run python -m bilancio.model.kernel --bundle` and commit its objects/"
     )
+    assert shipped.with_suffix(".so").exists()  # linked: loaded without llvmlite's compiler
     cache = tmp_path / "empty-cache"
     found = _finish(_start(cache))
     assert found["numba"] is False
     assert not cache.exists()
+
+
+def test_the_shipped_library_needs_only_the_c_library():
+    """The shared library's undefined symbols: the C and math libraries (its error paths are
+    stubs that abort, linked in), so any process can load it."""
+    import shutil
+
+    (library,) = loader.bundled_dir().glob(f"kernel-{loader.cache_key()}.so")
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("needs binutils' nm")
+    listing = subprocess.run([nm, "-D", "--undefined-only", str(library)], capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+    names = {line.split()[-1].split("@")[0] for line in listing.splitlines() if line.strip()}
+    assert names <= {"abort", "memset", "memcpy", "memmove", "exp", "log", "pow", "floor",
+                     "sqrt", "__gmon_start__", "_ITM_deregisterTMCloneTable",
+                     "_ITM_registerTMCloneTable", "__cxa_finalize"}, names  # fmt: skip
 
 
 @pytest.mark.slow

@@ -54,14 +54,69 @@ def compile_entry() -> Any:
     return numba.cfunc(SIGNATURE, **OPTIONS)(entry)
 
 
-def object_code(entry: Any) -> tuple[bytes, str, list[str]]:
-    """(object code, symbol name, undefined symbols) of a compiled ``cfunc``.
+def object_code(entry: Any, generic: bool = True) -> tuple[bytes, str, list[str], list[str]]:
+    """(object code, symbol name, undefined functions, undefined data) of a compiled ``cfunc``.
 
-    Reads numba's code library (private API, checked by the tests on every numba we allow)."""
-    library = entry._library
-    module = library._final_module
-    undefined = sorted(
-        {f.name for f in module.functions if f.is_declaration and not f.name.startswith("llvm.")}
-        | {g.name for g in module.global_variables if g.is_declaration}
+    The optimised module numba made is emitted again as position-independent code (for the
+    generic CPU, or this one), so the same object can be linked by MCJIT or into a shared
+    library. Reads numba's code library (private API; the loader falls back if it moves)."""
+    import llvmlite.binding as llvm
+
+    module = entry._library._final_module
+    functions = sorted(
+        f.name for f in module.functions if f.is_declaration and not f.name.startswith("llvm.")
     )
-    return library.codegen._tm.emit_object(module), entry.native_name, undefined
+    data = sorted(g.name for g in module.global_variables if g.is_declaration)
+    cpu = "generic" if generic else llvm.get_host_cpu_name()
+    features = "" if generic else llvm.get_host_cpu_features().flatten()
+    machine = llvm.Target.from_triple(module.triple).create_target_machine(
+        cpu=cpu, features=features, opt=3, reloc="pic", codemodel="default"
+    )
+    return machine.emit_object(module), entry.native_name, functions, data
+
+
+LIBM = frozenset(
+    [
+        "log",
+        "exp",
+        "pow",
+        "sqrt",
+        "floor",
+        "ceil",
+        "fmod",
+        "cos",
+        "sin",
+        "tan",
+        "acos",
+        "asin",
+        "atan",
+        "atan2",
+        "log1p",
+        "expm1",
+        "lgamma",
+        "tgamma",
+        "trunc",
+        "round",
+        "fabs",
+        "hypot",
+    ]
+)
+
+
+def stubs_object(functions: list[str], data: list[str], triple: str) -> bytes:
+    """An object defining every symbol the kernel names but only reaches on an error path
+    (numba's helpers, Python's C API): functions that abort, null data. The C math library is
+    left to the system."""
+    import llvmlite.binding as llvm
+
+    lines = [f'target triple = "{triple}"', "declare void @abort()"]
+    for name in functions:
+        if name not in LIBM:
+            lines.append(f'define void @"{name}"() {{\n  call void @abort()\n  unreachable\n}}')
+    for name in data:
+        lines.append(f'@"{name}" = global i8* null')
+    module = llvm.parse_assembly("\n".join(lines))
+    machine = llvm.Target.from_triple(triple).create_target_machine(
+        cpu="generic", reloc="pic", codemodel="default"
+    )
+    return machine.emit_object(module)

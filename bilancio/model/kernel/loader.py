@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -87,25 +88,20 @@ def cache_dir() -> Path:
 
 
 def cache_key() -> str:
-    """Hash of what the object code depends on: sources, compiler versions, this CPU."""
+    """Hash of what the object code depends on: sources, compiler versions, the platform (and
+    this CPU, with ``BILANCIO_KERNEL_CPU=host``). Imports no more of llvmlite than its version."""
     import llvmlite
-    import llvmlite.binding as llvm
 
     digest = hashlib.sha256()
     here = Path(__file__).parent
     for name in SOURCES:
         digest.update((here / name).read_bytes())
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    generic = not for_this_cpu()
-    parts = (
-        llvmlite.__version__,
-        _numba_version(),
-        "generic" if generic else llvm.get_host_cpu_name(),
-        "" if generic else llvm.get_host_cpu_features().flatten(),
-        llvm.get_process_triple(),
-        platform.machine(),
-    )
+    parts = [llvmlite.__version__, _numba_version(), sys.platform, platform.machine()]
+    if for_this_cpu():
+        import llvmlite.binding as llvm
+
+        llvm.initialize_native_target()
+        parts += [llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()]
     digest.update(repr(parts).encode())
     return digest.hexdigest()[:24]
 
@@ -124,6 +120,12 @@ def _numba_version() -> str:
 
 def _load() -> KernelFn:
     key = cache_key()
+    shipped = bundled_dir() / f"kernel-{key}.so"
+    if shipped.exists():
+        try:
+            return _from_library(shipped, json.loads(shipped.with_suffix(".json").read_text()))
+        except OSError:  # e.g. a C library older than the one it was linked against
+            pass  # the object code beside it is linked by llvmlite instead
     for folder in (bundled_dir(), cache_dir()):
         obj, meta = folder / f"kernel-{key}.o", folder / f"kernel-{key}.json"
         if obj.exists() and meta.exists():
@@ -166,13 +168,19 @@ def _compile_into(obj: Path, meta: Path) -> KernelFn:
 
     entry = compile_entry()
     try:
-        code, symbol, undefined = object_code(entry)
+        code, symbol, functions, data = object_code(entry, generic=not for_this_cpu())
     except AttributeError:  # a numba whose internals moved: run the in-process function
         _keep_alive.append(entry)
         return PROTOTYPE(entry.address)
     import llvmlite.binding as llvm
 
-    about = {"symbol": symbol, "undefined": undefined, "triple": llvm.get_process_triple()}
+    about = {
+        "symbol": symbol,
+        "undefined": sorted(functions + data),
+        "functions": functions,
+        "data": data,
+        "triple": llvm.get_process_triple(),
+    }
     _write_atomically(obj, code)
     _write_atomically(meta, json.dumps(about, indent=1).encode())  # last: it marks complete
     return _from_object(code, about)
@@ -211,6 +219,13 @@ def _from_object(code: bytes, meta: dict) -> KernelFn:
     return PROTOTYPE(address)
 
 
+def _from_library(path: Path, meta: dict) -> KernelFn:
+    """The shipped kernel, a shared library: loaded by the system's loader (no llvmlite)."""
+    library = ctypes.CDLL(str(path))
+    _keep_alive.append(library)
+    return ctypes.cast(library[meta["symbol"]], PROTOTYPE)
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     import fcntl
@@ -233,8 +248,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def bundle() -> Path:
     """Compile the generic kernel into the package's ``objects/`` (after a change of the
-    kernel's source, or of the locked numba or llvmlite), replacing this platform's older one;
-    returns the object's path."""
+    kernel's source, or of the locked numba or llvmlite), replacing this platform's older one,
+    and link it with stubs for its error paths into a shared library (this needs a C
+    compiler's linker, ``cc``, here; the users of the library need none). Returns its path."""
     import llvmlite.binding as llvm
 
     folder = bundled_dir()
@@ -242,8 +258,18 @@ def bundle() -> Path:
     key, triple = cache_key(), llvm.get_process_triple()
     for meta in folder.glob("kernel-*.json"):
         if json.loads(meta.read_text()).get("triple") == triple:
-            meta.unlink()
-            meta.with_suffix(".o").unlink(missing_ok=True)
+            for old in folder.glob(meta.stem + ".*"):
+                old.unlink()
     obj = folder / f"kernel-{key}.o"
     _compile_into(obj, obj.with_suffix(".json"))
-    return obj
+    about = json.loads(obj.with_suffix(".json").read_text())
+    from .compile import stubs_object
+
+    library = obj.with_suffix(".so")
+    with tempfile.TemporaryDirectory() as scratch:
+        stubs = Path(scratch) / "stubs.o"
+        stubs.write_bytes(stubs_object(about["functions"], about["data"], triple))
+        subprocess.run(
+            ["cc", "-shared", "-o", str(library), str(obj), str(stubs), "-lm"], check=True
+        )
+    return library
