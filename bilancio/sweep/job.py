@@ -39,6 +39,7 @@ class JobSpec:
     job_num: int
     config: dict[str, Any]  # the job's resolved config (model, market, storage, job)
     overrides: tuple[str, ...]
+    config_hash: str | None = None  # as the plan computed it when it checked the job
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ def compute_job(spec: JobSpec) -> ComputedJob:
             spec.job_num, "failed", error, False, seconds=time.perf_counter() - start
         )
         return ComputedJob(outcome, failure_records(spec, params, error), [])
-    digest = config_hash(params)
+    digest = spec.config_hash or config_hash(params)  # hashed once, by the plan
+    public = public_config(spec.config)  # once for both runs
     runs = [
         run_record(
             spec.job_id,
@@ -123,6 +125,7 @@ def compute_job(spec: JobSpec) -> ComputedJob:
             status="completed",
             execution_time_ms=round(times[r.regime] * 1000),
             digest=digest,
+            public=public,
         )
         for r in (pair.passive, pair.active)
     ]
@@ -212,9 +215,19 @@ def failure_records(spec: JobSpec, params: ModelParams | None, error: str) -> li
             params = params_from_config(spec.config)
         except (ValueError, TypeError, KeyError):
             return [_unvalidated_record(spec, regime, error) for regime in REGIMES]
+    public = public_config(spec.config)
+    digest = spec.config_hash or config_hash(params)
     return [
         run_record(
-            spec.job_id, spec.job_num, regime, params, spec.config, status="failed", error=error
+            spec.job_id,
+            spec.job_num,
+            regime,
+            params,
+            spec.config,
+            status="failed",
+            error=error,
+            digest=digest,
+            public=public,
         )
         for regime in REGIMES
     ]

@@ -124,7 +124,8 @@ class SweepPlan:
         if self.bind:
             config["job"] = {**config["job"], "id": job_id, "num": num}
             config["storage"] = self.bind["storage"]
-        return JobSpec(job_id=job_id, job_num=num, config=config, overrides=overrides)
+        digest = self.hashes[num] if num < len(self.hashes) else None  # known once checked
+        return JobSpec(job_id, num, config, overrides, digest)
 
     def _check(self, structural: tuple[str, ...], typed: DictConfig, key: str, value: Any) -> Any:
         """``value`` as the schema converts it. A check copies the typed config (milliseconds),
@@ -331,7 +332,8 @@ class FrontierPlan:
         if "num" in config.get("job", {}):
             config["job"] = {**config["job"], "num": num}
         overrides = (*spec.overrides, f"{self.search.param}={value!r}")
-        return JobSpec(job_id=spec.job_id, job_num=num, config=config, overrides=overrides)
+        digest = self._hashes.get(num) if self._evals.get(num) == (cell, value) else None
+        return JobSpec(spec.job_id, num, config, overrides, digest)
 
     def spec(self, num: int) -> JobSpec:
         cell, value = self._evals[num]

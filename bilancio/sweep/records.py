@@ -117,8 +117,10 @@ def run_record(
     execution_time_ms: int | None = None,
     error: str | None = None,
     digest: str | None = None,
+    public: dict[str, Any] | None = None,
 ) -> RunRecord:
-    """``digest``: the config hash if already known (both runs of a pair share it)."""
+    """``digest``: the config hash if already known (both runs of a pair share it); ``public``:
+    likewise ``public_config(config)``."""
     return RunRecord(
         run_id=run_id(job_id, job_num, regime),
         job_id=job_id,
@@ -130,7 +132,7 @@ def run_record(
         mu=params.mu,
         outside_mid_ratio=params.outside_mid_ratio,
         seed=params.seed,
-        config=public_config(config),
+        config=public_config(config) if public is None else public,
         config_hash=digest or config_hash(params),
         execution_time_ms=execution_time_ms,
         error=redact(error) if error else None,
