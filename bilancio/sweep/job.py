@@ -10,7 +10,7 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -179,6 +179,39 @@ def save_all_computed(done: Sequence[ComputedJob], store: Store) -> list[JobOutc
             for d in done
         ]
     return [replace(d.outcome, saved=True) for d in done]
+
+
+BATCH_PAIRS = 16  # pairs written in one transaction (one request per table for a remote store)
+BATCH_SECONDS = 0.5  # ... or fewer, once the oldest unsaved pair has waited this long
+
+
+def saved_in_batches(
+    results: Iterable[ComputedJob | JobOutcome],
+    store: Store,
+    *,
+    pairs: int = BATCH_PAIRS,
+    seconds: float = BATCH_SECONDS,
+) -> Iterator[JobOutcome]:
+    """The outcomes of computed jobs, each once its rows are stored: the rows are written
+    ``pairs`` jobs at a time, or sooner when a result arrives after the oldest unsaved one has
+    waited ``seconds`` (and at the end). An outcome that brings no rows (``JobOutcome``: a job
+    the launcher could not run) passes straight through. A pair is only reported once it is
+    stored, so a sweep stopped between two writes has lost nothing it reported: the pairs
+    computed since the last write are simply run again on resume."""
+    pending: list[ComputedJob] = []
+    since = 0.0
+    for result in results:
+        if isinstance(result, JobOutcome):
+            yield result
+            continue
+        if not pending:
+            since = time.monotonic()
+        pending.append(result)
+        if len(pending) >= pairs or time.monotonic() - since >= seconds:
+            batch, pending = pending, []
+            yield from save_all_computed(batch, store)
+    if pending:
+        yield from save_all_computed(pending, store)
 
 
 def run_job(spec: JobSpec, store: Store | None = None) -> JobOutcome:

@@ -25,7 +25,13 @@ from bilancio.errors import one_line
 from bilancio.files import write_atomically
 from bilancio.redaction import drop_secret_settings, redact, redact_override
 from bilancio.storage import Store
-from bilancio.sweep.job import JobOutcome, JobSpec, run_job
+from bilancio.sweep.job import (
+    JobOutcome,
+    JobSpec,
+    compute_job,
+    saved_in_batches,
+    store_for,
+)
 
 
 def execute(
@@ -48,8 +54,7 @@ def execute(
     if launch_specs is not None:  # bilancio's own launchers take resolved configs
         yield from launch_specs(specs, len(todo))
     elif isinstance(launcher, BasicLauncher):  # Hydra's default: run here, one after another
-        for spec in specs:
-            yield run_job(spec, store)
+        yield from saved_in_batches((compute_job(spec) for spec in specs), store)
     else:  # any other Hydra launcher: batches of pairs, one Hydra job each
         assert folder is not None
         yield from _through_hydra_launcher(launcher, plan, todo, folder, batch_size, first_batch)
@@ -257,4 +262,7 @@ def run_batch(path: str) -> list[dict[str, Any]]:
     """In a Hydra job of a generic launcher: run and store the pairs of one batch file."""
     with open(path, encoding="utf-8") as f:
         specs = [JobSpec(**{**d, "overrides": tuple(d["overrides"])}) for d in json.load(f)]
-    return [run_job(spec).to_dict() for spec in specs]
+    if not specs:
+        return []
+    store = store_for(specs[0].config["storage"])  # one batch file: one storage
+    return [o.to_dict() for o in saved_in_batches((compute_job(s) for s in specs), store)]

@@ -1,0 +1,111 @@
+"""Issue 15: what a sweep does around the model — each job hashed once, batched writes, job
+numbers sent to pool workers, run rows that store only what differs from the job's config, and
+one file of Hydra records for a large sweep. Real SQLite files and real sweeps throughout."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bilancio.storage.sqlite import SQLiteStore
+from bilancio.sweep.job import JobOutcome, JobSpec, compute_job, saved_in_batches
+
+
+@pytest.fixture
+def small_config(hydra_restore_singletons, tmp_path: Path) -> dict:
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from bilancio.config import register_configs
+
+    register_configs()
+    with initialize_config_module(version_base="1.3", config_module="bilancio.conf"):
+        cfg = OmegaConf.to_container(compose(config_name="config"), resolve=True)
+    cfg["n_agents"] = 12
+    cfg["storage"] = {"backend": "sqlite", "path": str(tmp_path / "b.db")}
+    return cfg
+
+
+class CountingStore(SQLiteStore):
+    """A real SQLite store that counts its write transactions of runs."""
+
+    writes: list[int]
+
+    def save_runs(self, runs, metrics, **kwargs):  # type: ignore[override]
+        self.writes.append(len(runs))
+        return super().save_runs(runs, metrics, **kwargs)
+
+
+def _store(tmp_path: Path) -> CountingStore:
+    from bilancio.rows import JobRecord
+
+    store = CountingStore(tmp_path / "b.db")
+    store.writes = []
+    store.create_job(
+        JobRecord(
+            job_id="j",
+            sweep_type="balanced",
+            n_agents=12,
+            maturity_days=10,
+            kappas=[1.0],
+            concentrations=[1.0],
+            mus=[0.5],
+            outside_mid_ratios=[1.0],
+            seeds=[1],
+            total_runs=0,
+            overrides=[],
+            config={},
+            code_version="test",
+        )
+    )
+    return store
+
+
+def test_rows_are_written_in_batches(small_config: dict, tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    specs = [JobSpec("j", n, {**small_config, "seed": n}, (f"seed={n}",)) for n in range(130)]
+    computed = [compute_job(s) for s in specs]
+    outcomes = list(saved_in_batches(computed, store, pairs=64, seconds=3600))
+    # 130 pairs, 64 a transaction: 64, 64 and the last 2 at the end
+    assert store.writes == [128, 128, 4]
+    assert [o.job_num for o in outcomes] == list(range(130))
+    assert all(o.saved and o.status == "completed" for o in outcomes)
+    with sqlite3.connect(tmp_path / "b.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 260
+        assert db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 260
+
+
+def test_a_batch_is_written_early_once_its_oldest_pair_has_waited(
+    small_config: dict, tmp_path: Path
+) -> None:
+    store = _store(tmp_path)
+    specs = [JobSpec("j", n, {**small_config, "seed": n}, ()) for n in range(3)]
+    computed = [compute_job(s) for s in specs]
+    list(saved_in_batches(computed, store, pairs=64, seconds=0))
+    assert store.writes == [2, 2, 2]  # every pair had waited long enough: written at once
+
+
+def test_an_outcome_without_rows_passes_through_unsaved(small_config: dict, tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    dead = JobOutcome(7, "failed", "its worker died twice", saved=False)
+    done = compute_job(JobSpec("j", 1, small_config, ()))
+    outcomes = list(saved_in_batches([done, dead], store, pairs=64, seconds=3600))
+    assert [(o.job_num, o.saved) for o in outcomes] == [(7, False), (1, True)]
+    assert store.writes == [2]
+
+
+def test_the_plans_hash_is_used_not_recomputed(small_config: dict, monkeypatch) -> None:
+    import bilancio.sweep.job as job
+    from bilancio.config import params_from_config
+    from bilancio.sweep.records import config_hash
+
+    expected = config_hash(params_from_config(small_config))
+
+    def no_hashing(params):
+        raise AssertionError("hashed again")
+
+    monkeypatch.setattr(job, "config_hash", no_hashing)
+    done = compute_job(JobSpec("j", 0, small_config, (), expected))
+    assert {r.config_hash for r in done.runs} == {expected}
