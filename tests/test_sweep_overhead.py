@@ -109,3 +109,34 @@ def test_the_plans_hash_is_used_not_recomputed(small_config: dict, monkeypatch) 
     monkeypatch.setattr(job, "config_hash", no_hashing)
     done = compute_job(JobSpec("j", 0, small_config, (), expected))
     assert {r.config_hash for r in done.runs} == {expected}
+
+
+def _metrics_by_run(db: Path) -> dict[tuple[int, str], tuple]:
+    with sqlite3.connect(db) as con:
+        rows = con.execute(
+            "SELECT r.job_num, r.regime, r.status, r.config_hash, m.delta_total, m.raw_metrics "
+            "FROM runs r JOIN metrics m USING (run_id)"
+        ).fetchall()
+    return {(r[0], r[1]): r[2:] for r in rows}
+
+
+def test_pool_workers_are_sent_job_numbers_and_store_what_the_default_launcher_does(
+    in_process, tmp_path: Path, monkeypatch
+) -> None:
+    from hydra_plugins.bilancio_pool_launcher import _pool
+
+    sent: list = []
+    send = _pool.WorkerPool._send
+
+    def recording(self, worker, tasks):
+        sent.extend(t.item for t in tasks)
+        return send(self, worker, tasks)
+
+    monkeypatch.setattr(_pool.WorkerPool, "_send", recording)
+    sweep = ["-m", "kappa=0.5,1,2", "seed=1,2,3", "n_agents=12", "mu=1"]
+    assert in_process(*sweep, "hydra/launcher=pool", "storage.path=pool.db") == 0
+    assert sorted(sent) == list(range(9)) and all(type(n) is int for n in sent)
+    assert in_process(*sweep, "storage.path=basic.db") == 0
+    pooled, basic = _metrics_by_run(tmp_path / "pool.db"), _metrics_by_run(tmp_path / "basic.db")
+    assert len(pooled) == 18
+    assert pooled == basic

@@ -49,6 +49,10 @@ def execute(
     number of the first batch file and Hydra job (a frontier's rounds number them on)."""
     from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 
+    launch_jobs = getattr(launcher, "launch_jobs", None)
+    if launch_jobs is not None and hooks is None:  # the pool: job numbers to its workers
+        yield from launch_jobs(plan, todo, store)
+        return
     launch_specs = getattr(launcher, "launch_specs", None)
     specs = plan.specs(todo) if hooks is None else hooks.starting(plan.specs(todo))
     if launch_specs is not None:  # bilancio's own launchers take resolved configs
