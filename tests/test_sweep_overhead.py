@@ -140,3 +140,40 @@ def test_pool_workers_are_sent_job_numbers_and_store_what_the_default_launcher_d
     pooled, basic = _metrics_by_run(tmp_path / "pool.db"), _metrics_by_run(tmp_path / "basic.db")
     assert len(pooled) == 18
     assert pooled == basic
+
+
+def test_a_large_sweep_writes_one_file_of_job_records_not_a_folder_per_job(
+    in_process, tmp_path: Path, monkeypatch
+) -> None:
+    import json
+
+    from bilancio.sweep import orchestrate
+
+    monkeypatch.setattr(orchestrate, "LARGE_SWEEP", 5)  # 6 pairs count as a large sweep here
+    args = ["-m", "kappa=0.5,1", "seed=1,2,3", "n_agents=12", "hydra.sweep.dir=sweep"]
+    assert in_process(*args, "job.id=big") == 0
+    sweep = tmp_path / "sweep"
+    assert sorted(p.name for p in sweep.iterdir()) == [
+        "bilancio_job.json",
+        "jobs.jsonl",
+        "multirun.yaml",
+    ]
+    lines = [json.loads(line) for line in (sweep / "jobs.jsonl").read_text().splitlines()]
+    rest = ["n_agents=12", "job.id=big"]  # every task override of the command, as Hydra's
+    assert lines == [
+        {"num": 0, "subdir": "0", "overrides": [*("kappa=0.5", "seed=1"), *rest]},
+        {"num": 1, "subdir": "1", "overrides": [*("kappa=0.5", "seed=2"), *rest]},
+        {"num": 2, "subdir": "2", "overrides": [*("kappa=0.5", "seed=3"), *rest]},
+        {"num": 3, "subdir": "3", "overrides": [*("kappa=1", "seed=1"), *rest]},
+        {"num": 4, "subdir": "4", "overrides": [*("kappa=1", "seed=2"), *rest]},
+        {"num": 5, "subdir": "5", "overrides": [*("kappa=1", "seed=3"), *rest]},
+    ]
+    assert (sweep / "jobs.jsonl").stat().st_size < 6 * 100
+
+
+def test_a_small_sweep_keeps_hydras_folder_per_job(in_process, tmp_path: Path) -> None:
+    args = ["-m", "kappa=0.5,1", "n_agents=12", "hydra.sweep.dir=sweep"]
+    assert in_process(*args) == 0
+    sweep = tmp_path / "sweep"
+    assert not (sweep / "jobs.jsonl").exists()
+    assert (sweep / "1" / ".hydra" / "overrides.yaml").read_text() == '["kappa=1", "n_agents=12"]\n'

@@ -437,7 +437,7 @@ def _hydra_value(element: Any) -> Any:
 LARGE_SWEEP = 10_000  # pairs; above it the sweep's size and cost are printed before planning
 PAIR_MS = (2.0, 0.13)  # rough cost of one pair on one core: ms fixed + ms per agent
 DB_BYTES_PER_PAIR = 5_000  # two runs and two metrics rows with their JSON (4.9 KB measured)
-DIR_BYTES_PER_PAIR = 12_000  # <num>/.hydra/overrides.yaml: two folders and a file (12.4 KB)
+RECORD_BYTES_PER_PAIR = 100  # a line of jobs.jsonl, the Hydra record of a large sweep's job
 
 
 def _check_size(
@@ -466,7 +466,8 @@ def _estimate(n: int, axes: list[_Axis], master: DictConfig) -> str:
         f"bilancio: a large sweep: {n:,} pairs (n_agents ~{sum(sizes) / len(sizes):,.0f}); "
         f"roughly {hours:,.1f} core-hours ({per_pair_ms:,.0f} ms a pair; divide by the "
         f"launcher's workers), {n * DB_BYTES_PER_PAIR / 1e9:,.2f} GB in the database and "
-        f"{n * DIR_BYTES_PER_PAIR / 1e9:,.2f} GB of job folders under hydra.sweep.dir. "
+        f"{n * RECORD_BYTES_PER_PAIR / 1e6:,.1f} MB of job records (one file, jobs.jsonl) "
+        "under hydra.sweep.dir. "
         "Checking every job first…"
     )
 
