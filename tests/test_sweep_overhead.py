@@ -177,3 +177,189 @@ def test_a_small_sweep_keeps_hydras_folder_per_job(in_process, tmp_path: Path) -
     sweep = tmp_path / "sweep"
     assert not (sweep / "jobs.jsonl").exists()
     assert (sweep / "1" / ".hydra" / "overrides.yaml").read_text() == '["kappa=1", "n_agents=12"]\n'
+
+
+# -- run rows store what differs from the job's config --------------------------------------
+
+
+def test_a_difference_restores_the_public_config() -> None:
+    from bilancio.rows import DIFF_MARK, full_config
+    from bilancio.sweep.records import JobBase, config_difference
+
+    stored = {
+        "kappa": 1.0,
+        "seed": 42,
+        "market": {"horizon": 10, "risk": {"enabled": True}},
+        "job": {"id": None, "num": None},
+        "storage": {"backend": "postgres"},
+        "gone": {"a": 1},
+        "scalar_then_dict": 3,
+    }
+    config = {
+        "kappa": 2.0,
+        "seed": 42,
+        "market": {"horizon": 10, "risk": {"enabled": False}},
+        "job": {"id": "j", "num": 7},
+        "storage": {"backend": "postgres", "url": "postgresql://u:pw12345678@h/db"},
+        "scalar_then_dict": {"x": 1},
+        "new": [1, 2],
+    }
+    base = JobBase.of(stored)
+    diff = config_difference(base, config)
+    assert diff["set"] == {
+        "kappa": 2.0,
+        "market.risk.enabled": False,
+        "job.id": "j",
+        "job.num": 7,
+        "scalar_then_dict.x": 1,
+        "new": [1, 2],
+    }
+    assert diff["unset"] == ["gone.a"]
+    assert DIFF_MARK in diff and "pw12345678" not in str(diff)
+    assert full_config(diff, stored) == {
+        "kappa": 2.0,
+        "seed": 42,
+        "market": {"horizon": 10, "risk": {"enabled": False}},
+        "job": {"id": "j", "num": 7},
+        "storage": {"backend": "postgres"},  # the URL is never stored
+        "gone": {},
+        "scalar_then_dict": {"x": 1},
+        "new": [1, 2],
+    }
+
+
+def test_int_float_and_bool_are_different_values() -> None:
+    from bilancio.sweep.records import JobBase, config_difference
+
+    base = JobBase.of({"a": 1, "b": 1.0, "c": True})
+    diff = config_difference(base, {"a": 1.0, "b": True, "c": 1})
+    assert diff["set"] == {"a": 1.0, "b": True, "c": 1}
+    assert [type(v) for v in diff["set"].values()] == [float, bool, int]
+
+
+def test_a_full_config_is_read_as_it_is_and_a_changed_base_is_refused() -> None:
+    from bilancio.rows import ConfigBaseChanged, full_config
+    from bilancio.sweep.records import JobBase, config_difference
+
+    whole = {"kappa": 0.5, "job": {"id": "old"}}
+    assert full_config(whole, {"kappa": 9.0}) is whole  # a row written before issue 15
+    diff = config_difference(JobBase.of({"kappa": 1.0}), {"kappa": 0.5})
+    with pytest.raises(ConfigBaseChanged):
+        full_config(diff, {"kappa": 2.0})
+
+
+SMALL = ["-m", "kappa=0.5,2", "mu=0,1", "n_agents=12"]
+
+
+def _runs(db: Path) -> list[dict]:
+    import json
+
+    with sqlite3.connect(db) as con:
+        con.row_factory = sqlite3.Row
+        got = con.execute("SELECT run_id, job_num, kappa, config FROM runs ORDER BY run_id")
+        return [{**dict(r), "config": json.loads(r["config"])} for r in got]
+
+
+def test_a_sweep_stores_each_runs_difference_and_every_reader_sees_the_whole(
+    in_process, tmp_path: Path
+) -> None:
+    import json
+
+    from bilancio import results
+    from bilancio.storage import open_store
+
+    assert in_process(*SMALL, "job.id=diff") == 0
+    db = tmp_path / "bilancio.db"
+    stored = _runs(db)
+    assert len(stored) == 8
+    for run in stored:  # the swept values and the job's number (the path: made absolute)
+        assert set(run["config"]["set"]) == {"kappa", "mu", "job.num", "storage.path"}
+        assert run["config"]["unset"] == []
+        assert len(json.dumps(run["config"])) - len(str(db)) < 150
+    store = open_store({"backend": "sqlite", "path": str(db)}, read_only=True)
+    for run in store.job_runs("diff"):
+        config = run["config"]
+        assert config["kappa"] == float(run["kappa"]) and config["job"]["num"] == run["job_num"]
+        assert config["job"]["id"] == "diff" and config["n_agents"] == 12
+        assert config["market"]["horizon"] == 10 and config["storage"]["backend"] == "sqlite"
+    pairs = results.pairs("diff", storage=str(db))
+    assert sorted(zip(pairs.kappa, pairs.mu, strict=True)) == [(0.5, 0), (0.5, 1), (2, 0), (2, 1)]
+    assert in_process("rerun", "diff") == 0  # from the stored configs alone
+
+
+def test_a_job_of_whole_and_differing_run_configs_reads_the_same(
+    in_process, tmp_path: Path
+) -> None:
+    import json
+
+    from bilancio.rows import full_config
+    from bilancio.storage import open_store
+
+    assert in_process(*SMALL, "job.id=mixed") == 0
+    db = tmp_path / "bilancio.db"
+    with sqlite3.connect(db) as con:  # job 1's runs as the code before issue 15 wrote them
+        job_config = json.loads(con.execute("SELECT config FROM jobs").fetchone()[0])
+        for run in _runs(db):
+            if run["job_num"] == 1:
+                whole = full_config(run["config"], job_config)
+                con.execute(
+                    "UPDATE runs SET config = ? WHERE run_id = ?",
+                    (json.dumps(whole, sort_keys=True), run["run_id"]),
+                )
+    read = open_store({"backend": "sqlite", "path": str(db)}, read_only=True).job_runs("mixed")
+    one = [r["config"] for r in read if r["job_num"] == 1]
+    assert one[0]["kappa"] == 0.5 and one[0]["mu"] == 1 and one[0]["job"]["num"] == 1
+    assert in_process("rerun", "mixed") == 0
+
+
+def test_a_resumed_job_keeps_the_config_its_runs_were_stored_against(
+    in_process, tmp_path: Path
+) -> None:
+    import json
+
+    import bilancio.sweep.job as job
+
+    real = job._run_pair
+
+    def flaky(params, record=False):
+        if params.kappa == 2.0:
+            raise RuntimeError("not now")
+        return real(params)
+
+    job._run_pair = flaky
+    try:
+        assert in_process(*SMALL, "job.id=res", "job.description=first") == 1
+    finally:
+        job._run_pair = real
+    db = tmp_path / "bilancio.db"
+    with sqlite3.connect(db) as con:
+        before = con.execute("SELECT config FROM jobs").fetchone()[0]
+    # resumed with another description: the job row's config stays the one the runs stored
+    # against, and the new runs' differences hold the new description
+    assert in_process(*SMALL, "job.id=res", "job.description=second") == 0
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT config FROM jobs").fetchone()[0] == before
+    assert json.loads(before)["job"]["description"] == "first"
+    from bilancio.storage import open_store
+
+    read = open_store({"backend": "sqlite", "path": str(db)}, read_only=True).job_runs("res")
+    said = {r["job_num"]: r["config"]["job"]["description"] for r in read}
+    assert said == {0: "first", 1: "first", 2: "second", 3: "second"}
+
+
+def test_postgres_stores_the_difference_and_reads_the_whole(
+    in_process, migrated_url: str, tmp_path: Path, monkeypatch
+) -> None:
+    from bilancio.storage import open_store
+
+    monkeypatch.setenv("BILANCIO_DATABASE_URL", migrated_url)
+    assert in_process(*SMALL, "job.id=pg", "storage=postgres") == 0
+    store = open_store({"backend": "postgres", "url": migrated_url})
+    raw = store.table("runs")
+    assert len(raw) == 8
+    assert all(set(r["config"]["set"]) == {"kappa", "mu", "job.num"} for r in raw)
+    for run in store.job_runs("pg"):
+        assert run["config"]["kappa"] == float(run["kappa"]) and run["config"]["n_agents"] == 12
+        assert run["config"]["storage"]["backend"] == "postgres"
+        assert "url" not in run["config"]["storage"]
+    assert in_process("rerun", "pg", "storage=postgres") == 0

@@ -19,6 +19,8 @@ from bilancio.model import ModelParams, PairResult, TradeRecord, generate, simul
 from bilancio.rows import AgentOutcomeRow, MetricsRecord, RunRecord, TradeRow, now_iso, run_id
 from bilancio.storage import Store, StoreError, open_store
 from bilancio.sweep.records import (
+    JobBase,
+    config_difference,
     config_hash,
     metrics_record,
     outcome_rows,
@@ -40,6 +42,7 @@ class JobSpec:
     config: dict[str, Any]  # the job's resolved config (model, market, storage, job)
     overrides: tuple[str, ...]
     config_hash: str | None = None  # as the plan computed it when it checked the job
+    base: JobBase | None = None  # the job row's config: runs store what differs from it
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def compute_job(spec: JobSpec) -> ComputedJob:
         )
         return ComputedJob(outcome, failure_records(spec, params, error), [])
     digest = spec.config_hash or config_hash(params)  # hashed once, by the plan
-    public = public_config(spec.config)  # once for both runs
+    public = stored_config(spec)  # once for both runs
     runs = [
         run_record(
             spec.job_id,
@@ -248,7 +251,7 @@ def failure_records(spec: JobSpec, params: ModelParams | None, error: str) -> li
             params = params_from_config(spec.config)
         except (ValueError, TypeError, KeyError):
             return [_unvalidated_record(spec, regime, error) for regime in REGIMES]
-    public = public_config(spec.config)
+    public = stored_config(spec)
     digest = spec.config_hash or config_hash(params)
     return [
         run_record(
@@ -264,6 +267,15 @@ def failure_records(spec: JobSpec, params: ModelParams | None, error: str) -> li
         )
         for regime in REGIMES
     ]
+
+
+def stored_config(spec: JobSpec) -> dict[str, Any]:
+    """What a run row of ``spec`` stores as its config: what differs from the job row's config
+    when the sweep knows it (``bilancio.rows.full_config`` restores the whole), else the whole
+    public config."""
+    if spec.base is not None:
+        return config_difference(spec.base, spec.config)
+    return public_config(spec.config)
 
 
 def _unvalidated_record(spec: JobSpec, regime: str, error: str) -> RunRecord:

@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +160,7 @@ def _through_hydra_launcher(
         for k, nums in enumerate(wave, start):
             specs = [
                 {
-                    **asdict(spec),
+                    **asdict(replace(spec, base=None)),  # batch files hold whole configs
                     "config": {**spec.config, "storage": _public_storage(spec)},
                     "overrides": [redact_override(o) for o in spec.overrides],
                 }

@@ -43,6 +43,7 @@ from bilancio.sweep.jobrow import fresh_id, job_record, resume_command
 from bilancio.sweep.launching import JobHooks, execute, runs_jobs_itself
 from bilancio.sweep.plan import LARGE_SWEEP, SweepError, plan_sweep
 from bilancio.sweep.progress import Progress
+from bilancio.sweep.records import JobBase
 from bilancio.sweep.reuse import reuse_completed
 from bilancio.sweep.sweepdir import JobSubdirs, SweepDirError, SweepFolder, write_job_overrides
 
@@ -361,6 +362,8 @@ class Sweep:
                 )
                 written = True
                 LAST_SWEEP.append(summary)
+            # runs store what differs from the job row's config, as the store holds it
+            plan.bind = {**plan.bind, "base": JobBase.of(store.get_job(job_id).get("config"))}
             self.heartbeat = lease.Heartbeat(self.storage, job_id, self.owner, self.beat).start()
             self._start(resumed)
             if hasattr(self.plan, "search"):

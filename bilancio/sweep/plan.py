@@ -125,7 +125,7 @@ class SweepPlan:
             config["job"] = {**config["job"], "id": job_id, "num": num}
             config["storage"] = self.bind["storage"]
         digest = self.hashes[num] if num < len(self.hashes) else None  # known once checked
-        return JobSpec(job_id, num, config, overrides, digest)
+        return JobSpec(job_id, num, config, overrides, digest, self.bind.get("base"))
 
     def _check(self, structural: tuple[str, ...], typed: DictConfig, key: str, value: Any) -> Any:
         """``value`` as the schema converts it. A check copies the typed config (milliseconds),
@@ -333,7 +333,7 @@ class FrontierPlan:
             config["job"] = {**config["job"], "num": num}
         overrides = (*spec.overrides, f"{self.search.param}={value!r}")
         digest = self._hashes.get(num) if self._evals.get(num) == (cell, value) else None
-        return JobSpec(spec.job_id, num, config, overrides, digest)
+        return JobSpec(spec.job_id, num, config, overrides, digest, spec.base)
 
     def spec(self, num: int) -> JobSpec:
         cell, value = self._evals[num]

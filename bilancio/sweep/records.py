@@ -9,17 +9,20 @@ import math
 import os
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import bilancio
 from bilancio.model import MODEL_VERSION, ModelParams, PairResult, RunResult, TradeRecord
-from bilancio.redaction import redact, scrub
+from bilancio.redaction import SECRET_SETTINGS, known_secrets, redact, scrub
 from bilancio.rows import (
+    DIFF_MARK,
     AgentOutcomeRow,
     MetricsRecord,
     RunRecord,
     TradeRow,
+    config_digest,
     now_iso,
     outcome_id,
     run_id,
@@ -214,3 +217,75 @@ def outcome_rows(
         )
         for agent in traders
     ]
+
+
+@dataclass(frozen=True)
+class JobBase:
+    """The job's config as its row stores it, which each run's config is stored against."""
+
+    config: dict[str, Any]  # as read back from the store
+    digest: str = ""
+    flat: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, stored: Any) -> JobBase | None:
+        """None where a difference cannot be taken (no stored config, or a key with a dot)."""
+        flat = _flat(stored) if isinstance(stored, dict) else None
+        return None if flat is None else cls(stored, config_digest(stored), flat)
+
+
+_SECRET_PATHS = {f"{section}.{key}" for section, keys in SECRET_KEYS.items() for key in keys}
+
+
+def config_difference(base: JobBase, config: dict[str, Any]) -> dict[str, Any]:
+    """What a run stores instead of its full public config: only the keys whose public value
+    differs from the job's stored config (``bilancio.rows.full_config`` puts it back together).
+    Falls back to the full public config where a key has a dot in it."""
+    flat = _flat(config)
+    if flat is None:
+        return public_config(config)
+    secrets = None
+    changed: dict[str, Any] = {}
+    for key, value in flat.items():
+        if key in _SECRET_PATHS:
+            continue  # never stored (public_config drops it)
+        if key in base.flat and _same(base.flat[key], value):
+            continue
+        if key in SECRET_SETTINGS:
+            value = None if value is None else "<redacted>"
+        elif isinstance(value, str | list | tuple | dict):
+            if secrets is None:
+                secrets = known_secrets()
+            value = scrub(value, key, secrets)
+        if key not in base.flat or not _same(base.flat[key], value):
+            changed[key] = value
+    unset = sorted(
+        k
+        for k in base.flat
+        if k not in flat
+        and k not in _SECRET_PATHS
+        and not any(c.startswith(f"{k}.") for c in changed)  # replaced by a dict's keys
+    )
+    return {DIFF_MARK: base.digest, "set": changed, "unset": unset}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as stored JSON: 1, 1.0 and True are three different values."""
+    return type(a) is type(b) and a == b
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any] | None:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (an empty dict is a value); None if a key is not
+    a string or holds a dot (it could not be told apart from a nested key)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if not isinstance(key, str) or "." in key:
+            return None
+        if isinstance(value, dict) and value:
+            inner = _flat(value, f"{prefix}{key}.")
+            if inner is None:
+                return None
+            out.update(inner)
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
