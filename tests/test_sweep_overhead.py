@@ -363,3 +363,22 @@ def test_postgres_stores_the_difference_and_reads_the_whole(
         assert run["config"]["storage"]["backend"] == "postgres"
         assert "url" not in run["config"]["storage"]
     assert in_process("rerun", "pg", "storage=postgres") == 0
+
+
+def test_the_config_hash_is_sha256_of_the_canonical_json_of_the_parameters() -> None:
+    import dataclasses
+    import hashlib
+    import json
+
+    from bilancio.model import MODEL_VERSION, ModelParams
+    from bilancio.sweep.records import config_hash, normalise
+
+    for params in (
+        ModelParams(),
+        ModelParams(kappa=0.1 + 0.2, seed=7, n_agents=50, max_days=40),
+        dataclasses.replace(ModelParams(), mu=1.0, concentration=0.3),
+    ):
+        body = {"model_version": MODEL_VERSION, "params": normalise(dataclasses.asdict(params))}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        assert config_hash(params) == hashlib.sha256(canonical.encode()).hexdigest()
+    assert config_hash(ModelParams(kappa=0.1 + 0.2)) == config_hash(ModelParams(kappa=0.3))

@@ -3,6 +3,7 @@ and the run and metrics records of a pair."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -46,11 +47,32 @@ def normalise(value: Any) -> Any:
 def config_hash(params: ModelParams) -> str:
     """SHA-256 of the canonical JSON of the model parameters plus the model version."""
     canonical = json.dumps(
-        {"model_version": MODEL_VERSION, "params": normalise(params.to_dict())},
+        {"model_version": MODEL_VERSION, "params": _canonical(params)},
         sort_keys=True,
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _canonical(value: Any) -> Any:
+    """``normalise(dataclasses.asdict(value))`` without asdict's deep copy of every value (the
+    hash of each job was a large part of planning a sweep)."""
+    kind = type(value)
+    if kind is float:
+        return normalise(value)
+    if hasattr(kind, "__dataclass_fields__"):
+        names = _FIELD_NAMES.get(kind)
+        if names is None:
+            names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+        return {name: _canonical(getattr(value, name)) for name in names}
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return normalise(value)
 
 
 DEPLOYED_VERSION = "BILANCIO_DEPLOYED_CODE_VERSION"  # set in the Modal image (modal_app.py)
