@@ -232,21 +232,33 @@ def full_config(config: Any, job_config: Any) -> Any:
             "a run's config is stored as its difference from the job's config, and the job row "
             "holds another config than the one it was taken against"
         )
-    out = _plain_copy(job_config)
+    # copied along the changed paths only: the job config's untouched parts are shared by its
+    # runs' configs (callers read them, or replace a key of their own copy, never edit in place)
+    out = dict(job_config)
+    copied: set[tuple[str, ...]] = {()}
+
+    def parent(path: list[str], create: bool) -> dict[str, Any] | None:
+        node = out
+        for depth, key in enumerate(path):
+            child = node.get(key)
+            if not isinstance(child, dict):
+                if not create:
+                    return None
+                child = {}
+            elif tuple(path[: depth + 1]) not in copied:
+                child = dict(child)
+            copied.add(tuple(path[: depth + 1]))
+            node[key] = child
+            node = child
+        return node
+
     for dotted, value in config.get("set", {}).items():
-        *parents, leaf = dotted.split(".")
-        node = out
-        for key in parents:
-            if not isinstance(node.get(key), dict):
-                node[key] = {}
-            node = node[key]
-        node[leaf] = value
+        *path, leaf = dotted.split(".")
+        parent(path, create=True)[leaf] = value
     for dotted in config.get("unset", []):
-        *parents, leaf = dotted.split(".")
-        node = out
-        for key in parents:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict):
+        *path, leaf = dotted.split(".")
+        node = parent(path, create=False)
+        if node is not None:
             node.pop(leaf, None)
     return out
 
@@ -262,11 +274,3 @@ def with_full_configs(runs: list[dict[str, Any]], job_config_of: Any) -> list[di
                 configs[job_id] = job_config_of(job_id)
             run["config"] = full_config(run["config"], configs[job_id])
     return runs
-
-
-def _plain_copy(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _plain_copy(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain_copy(v) for v in node]
-    return node

@@ -226,6 +226,9 @@ def test_a_difference_restores_the_public_config() -> None:
         "scalar_then_dict": {"x": 1},
         "new": [1, 2],
     }
+    # the job's config itself is left as it was (the runs' configs share its untouched parts)
+    assert stored["gone"] == {"a": 1} and stored["market"]["risk"] == {"enabled": True}
+    assert stored["job"] == {"id": None, "num": None} and stored["scalar_then_dict"] == 3
 
 
 def test_int_float_and_bool_are_different_values() -> None:
