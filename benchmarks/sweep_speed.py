@@ -70,7 +70,8 @@ def report(label: str, jobs: int, workers: int, wall: float, model: float, rss: 
     overhead = (wall - model / workers) / jobs
     print(
         f"{label:<48} {jobs:>6} jobs  wall {wall:7.1f} s  model {model:7.1f} s  "
-        f"overhead {overhead * 1000:6.2f} ms/job  peak RSS {rss} MB"
+        f"overhead {overhead * 1000:6.2f} ms/job  {jobs / wall / workers:7.1f} pairs/s/core  "
+        f"peak RSS {rss} MB"
     )
 
 
@@ -161,6 +162,8 @@ def overhead(repeat: int, extra: list[str]) -> None:
             for k in keys
         )
         hydra = (got[large]["hydra_bytes"] - got[small]["hydra_bytes"]) / (large - small)
+        total = (got[large]["total"] - got[small]["total"]) / (large - small)
+        line += f"; {1 / total:,.0f} pairs/s (wall) with the model free"
         print(f"  #{rep + 1} ms/pair: {line}; Hydra records {hydra:.0f} B/pair on disk")
         totals = f"{small} pairs: {got[small]['total']:.2f} s; {large}: {got[large]['total']:.2f} s"
         print(f"     {totals}")
