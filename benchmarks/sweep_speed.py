@@ -5,10 +5,18 @@ per job beyond model time; a 10,000-job sweep (n=20) in ≤ 5 min with memory th
 per job.
 
 Run from the repository root:  uv run python benchmarks/sweep_speed.py [--quick]
+                               uv run python benchmarks/sweep_speed.py --overhead [--repeat 3]
 
 Runner overhead per job = (wall time − model time ÷ workers) ÷ jobs, where model time is the
 sum of the runs' execution_time_ms as stored (the pair computations themselves). It includes
 Hydra's start-up, planning, the database writes and the report.
+
+``--overhead`` measures the sweep's own cost per pair apart from the model (issue 15): each
+sweep runs in a fresh process with the pair computation replaced by a cached result (the model
+runs once), so what is timed is planning, checking, hashing, building the rows, the database
+writes, the Hydra records and the summaries. It is measured at two sizes; the per-pair overhead
+is the slope between them (start-up and other fixed costs cancel), and each part is shown the
+same way.
 """
 
 from __future__ import annotations
@@ -62,14 +70,121 @@ def report(label: str, jobs: int, workers: int, wall: float, model: float, rss: 
     overhead = (wall - model / workers) / jobs
     print(
         f"{label:<48} {jobs:>6} jobs  wall {wall:7.1f} s  model {model:7.1f} s  "
-        f"overhead {overhead * 1000:6.2f} ms/job  peak RSS {rss} MB"
+        f"overhead {overhead * 1000:6.2f} ms/job  {jobs / wall / workers:7.1f} pairs/s/core  "
+        f"peak RSS {rss} MB"
     )
 
 
+OVERHEAD_SIZES = (400, 4000)
+
+
+def _overhead_child(pairs: int, extra: list[str]) -> None:
+    """In a fresh process: one sweep of ``pairs`` pairs with the pair computation cached; print
+    the seconds of each part as JSON."""
+    import json
+
+    import bilancio.sweep.job as job
+    import bilancio.sweep.orchestrate as orchestrate
+    from bilancio.sweep import callbacks
+
+    real, cache = job._run_pair, {}
+    parts: dict[str, float] = {"model": 0.0}
+
+    def cached(params, record=False):
+        tic = time.perf_counter()
+        if params.n_agents not in cache:
+            cache[params.n_agents] = real(params)
+        parts["model"] += time.perf_counter() - tic
+        return cache[params.n_agents]
+
+    def timed(owner, name, part):
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            tic = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                parts[part] = parts.get(part, 0.0) + time.perf_counter() - tic
+
+        setattr(owner, name, wrapper)
+
+    job._run_pair = cached
+    timed(orchestrate, "plan_sweep", "plan (build, validate, hash)")
+    timed(orchestrate.Sweep, "_prepare", "prepare (checks, Hydra records)")
+    timed(orchestrate.Sweep, "_follow", "run (rows, writes, progress)")
+    timed(callbacks, "report_sweep", "summaries (job_metrics, cells, report)")
+    timed(orchestrate, "run_sweep", "sweep")
+    work = Path(tempfile.mkdtemp(prefix="bilancio-overhead-"))
+    sys.argv = [
+        "bilancio",
+        "-m",
+        f"kappa=range(1,{pairs + 1})",
+        f"storage.path={work / 'bench.db'}",
+        f"hydra.sweep.dir={work / 'multirun'}",
+        *extra,
+    ]
+    from bilancio.cli import main as bilancio_main
+
+    tic = time.perf_counter()
+    try:
+        bilancio_main()
+    except SystemExit as err:
+        if err.code:
+            raise
+    parts["total"] = time.perf_counter() - tic
+    parts["run (rows, writes, progress)"] -= parts["model"]
+    files = [p for p in (work / "multirun").rglob("*")]
+    parts["hydra_bytes"] = sum(p.stat().st_blocks * 512 for p in files)  # on disk, folders too
+    parts["hydra_entries"] = len(files)
+    print(json.dumps(parts))
+
+
+def overhead(repeat: int, extra: list[str]) -> None:
+    import json
+
+    small, large = OVERHEAD_SIZES
+    print(
+        f"sweep overhead per pair, model cached, {' '.join(extra) or 'default launcher'}: "
+        f"slope between {small} and {large} pairs, {repeat} repetition(s)"
+    )
+    for rep in range(repeat):
+        got = {}
+        for pairs in OVERHEAD_SIZES:
+            cmd = [sys.executable, __file__, "--overhead-child", str(pairs), *extra]
+            out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+            if out.returncode:
+                raise SystemExit(f"sweep failed: {out.stderr[-2000:]}")
+            got[pairs] = json.loads(out.stdout.strip().splitlines()[-1])
+        keys = [k for k in got[large] if k not in ("hydra_bytes", "hydra_entries", "model")]
+        line = ", ".join(
+            f"{k} {(got[large][k] - got[small].get(k, 0.0)) / (large - small) * 1000:.3f}"
+            for k in keys
+        )
+        hydra = (got[large]["hydra_bytes"] - got[small]["hydra_bytes"]) / (large - small)
+        total = (got[large]["total"] - got[small]["total"]) / (large - small)
+        line += f"; {1 / total:,.0f} pairs/s (wall) with the model free"
+        print(f"  #{rep + 1} ms/pair: {line}; Hydra records {hydra:.0f} B/pair on disk")
+        totals = f"{small} pairs: {got[small]['total']:.2f} s; {large}: {got[large]['total']:.2f} s"
+        print(f"     {totals}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--overhead-child"]:
+        _overhead_child(int(sys.argv[2]), sys.argv[3:])
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip the 10,000-job sweep")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--overhead", action="store_true", help="the sweep's own cost per pair, model cached"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="repetitions of --overhead")
+    args, extra = parser.parse_known_args()
+    if args.overhead:
+        overhead(args.repeat, extra)
+        return
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     cores = os.cpu_count() or 1
     print(f"{cores} cores, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -77,11 +77,12 @@ def known_secrets() -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def redact(text: str) -> str:
-    """``text`` with every known secret and every credential in it masked."""
+def redact(text: str, secrets: list[str] | None = None) -> str:
+    """``text`` with every known secret and every credential in it masked. ``secrets``:
+    :func:`known_secrets` if the caller already has it (masking many values at once)."""
     if not text:
         return text
-    for secret in known_secrets():
+    for secret in known_secrets() if secrets is None else secrets:
         if secret in text:
             text = text.replace(secret, MASK)
     if ":/" in text:
@@ -95,12 +96,12 @@ def redact(text: str) -> str:
     return text
 
 
-def redact_override(override: str) -> str:
+def redact_override(override: str, secrets: list[str] | None = None) -> str:
     """A command-line override as it may be shown: secret settings lose their whole value."""
     key, sep, _ = override.partition("=")
     if sep and key.lstrip("+~").split("@")[0] in SECRET_SETTINGS:
         return f"{key}=<redacted>"
-    return redact(override)
+    return redact(override, secrets)
 
 
 def register_overrides(args: list[str]) -> None:
@@ -116,8 +117,11 @@ def register_overrides(args: list[str]) -> None:
                 register(given)  # --db may be given a URL by mistake
 
 
-def scrub(value: Any, path: str = "") -> Any:
-    """A copy of a config-like value (dicts, lists, scalars) with no secret left in it."""
+def scrub(value: Any, path: str = "", secrets: list[str] | None = None) -> Any:
+    """A copy of a config-like value (dicts, lists, scalars) with no secret left in it. The
+    known secrets are looked up once per call, not once per string in it."""
+    if secrets is None:
+        secrets = known_secrets()
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
@@ -125,12 +129,15 @@ def scrub(value: Any, path: str = "") -> Any:
             if dotted in SECRET_SETTINGS:
                 out[key] = None if item is None else "<redacted>"
             else:
-                out[key] = scrub(item, dotted)
+                out[key] = scrub(item, dotted, secrets)
         return out
     if isinstance(value, list | tuple):
-        return [redact_override(v) if isinstance(v, str) else scrub(v, path) for v in value]
+        return [
+            redact_override(v, secrets) if isinstance(v, str) else scrub(v, path, secrets)
+            for v in value
+        ]
     if isinstance(value, str):
-        return redact(value)
+        return redact(value, secrets)
     return value
 
 

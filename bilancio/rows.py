@@ -196,3 +196,81 @@ class AgentOutcomeRow:
     defaulted: bool
     default_day: int | None  # null when it never defaulted
     created_at: str = field(default_factory=now_iso)
+
+
+# -- run configs stored as what differs from their job's config (issue 15) --------------------
+
+DIFF_MARK = "diff_of_job_config"  # a run's config holding only what differs from its job's
+
+
+def config_digest(config: Any) -> str:
+    """16 hex digits of SHA-256 over the canonical JSON of a stored config: which job config a
+    run's difference was taken against."""
+    import hashlib
+    import json
+
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def is_config_diff(config: Any) -> bool:
+    return isinstance(config, dict) and DIFF_MARK in config
+
+
+class ConfigBaseChanged(ValueError):
+    """A run's config was stored against a job config that the job row no longer holds."""
+
+
+def full_config(config: Any, job_config: Any) -> Any:
+    """A run's full config as stored: ``config`` itself (a full config, as every run row
+    written before issue 15 holds), or, for a difference (``{DIFF_MARK: digest, "set":
+    {dotted key: value}, "unset": [dotted key]}``), the job's config with it applied."""
+    if not is_config_diff(config):
+        return config
+    if not isinstance(job_config, dict) or config_digest(job_config) != config[DIFF_MARK]:
+        raise ConfigBaseChanged(
+            "a run's config is stored as its difference from the job's config, and the job row "
+            "holds another config than the one it was taken against"
+        )
+    # copied along the changed paths only: the job config's untouched parts are shared by its
+    # runs' configs (callers read them, or replace a key of their own copy, never edit in place)
+    out = dict(job_config)
+    copied: set[tuple[str, ...]] = {()}
+
+    def parent(path: list[str], create: bool) -> dict[str, Any] | None:
+        node = out
+        for depth, key in enumerate(path):
+            child = node.get(key)
+            if not isinstance(child, dict):
+                if not create:
+                    return None
+                child = {}
+            elif tuple(path[: depth + 1]) not in copied:
+                child = dict(child)
+            copied.add(tuple(path[: depth + 1]))
+            node[key] = child
+            node = child
+        return node
+
+    for dotted, value in config.get("set", {}).items():
+        *path, leaf = dotted.split(".")
+        parent(path, create=True)[leaf] = value
+    for dotted in config.get("unset", []):
+        *path, leaf = dotted.split(".")
+        node = parent(path, create=False)
+        if node is not None:
+            node.pop(leaf, None)
+    return out
+
+
+def with_full_configs(runs: list[dict[str, Any]], job_config_of: Any) -> list[dict[str, Any]]:
+    """``runs`` (a store's rows) with every stored difference replaced by the full config;
+    ``job_config_of(job_id)`` reads a job's config, once per job that needs it."""
+    configs: dict[str, Any] = {}
+    for run in runs:
+        if is_config_diff(run.get("config")):
+            job_id = run["job_id"]
+            if job_id not in configs:
+                configs[job_id] = job_config_of(job_id)
+            run["config"] = full_config(run["config"], configs[job_id])
+    return runs

@@ -94,3 +94,20 @@ def report_inputs(db: Path, job_id: str) -> tuple[dict, list, object]:
         return job, cells, pairs_frame(store.job_runs(job_id))
     finally:
         store.close()
+
+
+def whole_config(db: Path, stored: str) -> dict:
+    """A run row's config as bilancio reads it: a row holds what differs from its job's config
+    (issue 15), or, written before, the whole config."""
+    import json
+
+    from bilancio.rows import DIFF_MARK, config_digest, full_config, is_config_diff
+
+    config = json.loads(stored)
+    if not is_config_diff(config):
+        return config
+    for job in rows(db, "SELECT config FROM jobs"):
+        base = json.loads(job["config"])
+        if config_digest(base) == config[DIFF_MARK]:
+            return full_config(config, base)
+    raise AssertionError("no job row holds the config this run was stored against")

@@ -257,8 +257,10 @@ def test_a_value_the_schema_refuses_is_refused_after_others_passed(tmp_path) -> 
     assert done.returncode == 2 and "invalid n_agents=7.5: allowed an integer" in done.stderr
     ints = bilancio("-m", "kappa=1,2", "n_agents=5", "job.id=ints", cwd=tmp_path)
     assert ints.returncode == 0, ints.stderr
-    from .sweep_helpers import rows
+    from .sweep_helpers import rows, whole_config
 
-    configs = rows(tmp_path / "bilancio.db", "SELECT config FROM runs WHERE regime='passive'")
-    assert [json.loads(c["config"])["kappa"] for c in configs] == [1.0, 2.0]
-    assert all(isinstance(json.loads(c["config"])["kappa"], float) for c in configs)
+    db = tmp_path / "bilancio.db"
+    stored = rows(db, "SELECT config FROM runs WHERE regime='passive' ORDER BY job_num")
+    configs = [whole_config(db, c["config"]) for c in stored]
+    assert [c["kappa"] for c in configs] == [1.0, 2.0]
+    assert all(isinstance(c["kappa"], float) for c in configs)

@@ -147,7 +147,7 @@ def test_a_large_sweep_says_its_size_and_cost_before_planning(tmp_path: Path) ->
     assert proc.returncode == 2
     estimate = proc.stderr.splitlines()[0]
     assert "a large sweep: 12,000 pairs" in estimate and "core-hours" in estimate
-    assert "GB in the database" in estimate and "GB of job folders" in estimate
+    assert "GB in the database" in estimate and "MB of job records (one file" in estimate
     assert "invalid mu=1.5" in proc.stderr
     assert not (tmp_path / "bilancio.db").exists()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweep_helpers import REPO, SCRIPT, bilancio, rows
+from tests.sweep_helpers import REPO, SCRIPT, bilancio, rows, whole_config
 
 SHIPPED = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
 
@@ -83,9 +83,9 @@ def test_a_shipped_experiment_runs_from_any_directory(tmp_path: Path) -> None:
     # seed_smoke.yaml: kappa 0.5,1.0 -> 2 pairs, 4 runs, with its own description
     assert job["total_runs"] == 4 and job["status"] == "completed"
     assert job["description"].startswith("seed smoke test")
-    sql = "SELECT DISTINCT json_extract(config, '$.n_agents') AS n FROM runs"
-    n = rows(tmp_path / "bilancio.db", sql)
-    assert n == [{"n": 50}]
+    db = tmp_path / "bilancio.db"
+    configs = [whole_config(db, r["config"]) for r in rows(db, "SELECT config FROM runs")]
+    assert {c["n_agents"] for c in configs} == {50}
 
 
 def test_an_unknown_experiment_is_refused_with_the_list_and_where_it_looked(

@@ -61,7 +61,8 @@ def _complete(db: Path, pairs: int) -> None:
 
 
 def test_a_full_disk_stops_the_sweep_and_the_job_resumes_after(tmp_path: Path) -> None:
-    with tmpfs(tmp_path / "small", "320k") as small:
+    # big enough for a few batches of pairs (each batch of 16 is one transaction), not all
+    with tmpfs(tmp_path / "small", "640k") as small:
         args = [*GRID, "n_agents=20", f"storage.path={small}/bilancio.db", "job.id=full"]
         proc = bilancio(*args, cwd=tmp_path)
         assert proc.returncode == 1, proc.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .sweep_helpers import SCRIPT, bilancio, rows
+from .sweep_helpers import SCRIPT, bilancio, rows, whole_config
 
 LOW, HIGH, TARGET, ITERATIONS = 0.25, 8.0, 0.1, 5
 SEARCH = [
@@ -53,7 +53,7 @@ def test_the_crossings_are_confirmed_by_direct_simulation(frontier_job) -> None:
     db = frontier_job / "bilancio.db"
     found = _frontier(db, "fr")
     (run,) = rows(db, "SELECT config FROM runs WHERE job_num = 0 AND regime = 'passive'")
-    base = params_from_config(json.loads(run["config"]))
+    base = params_from_config(whole_config(db, run["config"]))
     width = (HIGH - LOW) / 2**ITERATIONS
     assert found["resolution"] == pytest.approx(width)
     assert len(found["cells"]) == 6  # μ × seeds: every seed is a cell of its own
@@ -281,7 +281,7 @@ def test_a_frontier_of_delta_ring(tmp_path) -> None:
     found = _frontier(db, "ring")
     assert found["settings"]["metric"] == "delta_ring"
     (run,) = rows(db, "SELECT config FROM runs WHERE job_num = 0 AND regime = 'passive'")
-    base = params_from_config(json.loads(run["config"]))
+    base = params_from_config(whole_config(db, run["config"]))
     width = (8 - 0.25) / 2**3
     checked = 0
     for cell in found["cells"]:

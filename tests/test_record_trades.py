@@ -21,7 +21,7 @@ from bilancio.config import params_from_config
 from bilancio.model import generate, simulate_scenario
 from bilancio.storage import open_store
 
-from .sweep_helpers import SCRIPT, bilancio, rows
+from .sweep_helpers import SCRIPT, bilancio, rows, whole_config
 
 SWEEP = [
     "-m",
@@ -109,7 +109,7 @@ def test_every_traders_default_day_in_both_regimes(db) -> None:
     metrics = _metrics(db)
     outcomes = rows(db, "SELECT * FROM agent_outcomes WHERE job_id = 'rec'")
     configs = {
-        r["job_num"]: json.loads(r["config"])
+        r["job_num"]: whole_config(db, r["config"])
         for r in rows(db, "SELECT job_num, config FROM runs WHERE regime = 'active'")
     }
     assert len(outcomes) == 12 * 2 * 30
@@ -135,7 +135,7 @@ def test_every_traders_default_day_in_both_regimes(db) -> None:
 def _saved_and_new(db) -> tuple[set, set, set]:
     """(saved sellers, saved traders, new defaulters) as (job_num, agent), from the books."""
     configs = {
-        r["job_num"]: json.loads(r["config"])
+        r["job_num"]: whole_config(db, r["config"])
         for r in rows(db, "SELECT job_num, config FROM runs WHERE regime = 'active'")
     }
     sold = {

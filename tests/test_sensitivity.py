@@ -13,7 +13,7 @@ import statistics
 import numpy as np
 import pytest
 
-from .sweep_helpers import bilancio, rows
+from .sweep_helpers import bilancio, rows, whole_config
 
 SAMPLES = 8
 SWEEP = [
@@ -61,7 +61,7 @@ def test_the_indices_are_salibs_for_outputs_simulated_directly(saltelli_job) -> 
     }
     points = sample.sample(problem, SAMPLES, calc_second_order=True, seed=5)
     (run,) = rows(saltelli_job / "bilancio.db", "SELECT config FROM runs WHERE job_num = 0 LIMIT 1")
-    base = params_from_config(json.loads(run["config"]))  # n_agents=20, mu=1, the defaults
+    base = params_from_config(whole_config(saltelli_job / "bilancio.db", run["config"]))
     outputs: dict[str, list[float]] = {
         "trading_effect": [],
         "delta_passive": [],

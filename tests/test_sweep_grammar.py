@@ -3,7 +3,6 @@ make, unknown keys added with + or ++, sweeps over experiments, ${hydra:...} in 
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from omegaconf import OmegaConf
 from bilancio.config import register_configs
 from bilancio.sweep.plan import plan_sweep
 
-from .sweep_helpers import bilancio, rows
+from .sweep_helpers import bilancio, rows, whole_config
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +93,10 @@ def test_a_sweep_of_quoted_strings_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     got = rows(tmp_path / "bilancio.db", "SELECT job_num, regime, config FROM runs")
     handling = {
-        (r["job_num"], r["regime"]): json.loads(r["config"])["default_handling"] for r in got
+        (r["job_num"], r["regime"]): whole_config(tmp_path / "bilancio.db", r["config"])[
+            "default_handling"
+        ]
+        for r in got
     }
     assert handling == {
         (0, "passive"): "fail-fast",
@@ -210,7 +212,7 @@ def test_a_sweep_over_experiments_without_their_own_sweeps_runs(tmp_path: Path) 
 
 def _stored_configs(db: Path) -> dict[int, dict]:
     got = rows(db, "SELECT job_num, config FROM runs WHERE regime = 'passive'")
-    return {r["job_num"]: json.loads(r["config"]) for r in got}
+    return {r["job_num"]: whole_config(db, r["config"]) for r in got}
 
 
 def test_hydra_interpolations_resolve_per_job(tmp_path: Path) -> None:

@@ -18,11 +18,15 @@ VOLATILE = {"id", "created_at", "completed_at", "timestamp", "execution_time_ms"
 
 
 def _comparable(store, table: str) -> list[dict]:
+    from bilancio.rows import full_config
+
+    jobs = {j["job_id"]: j["config"] for j in store.table("jobs")}
     out = []
     for row in store.table(table):
         row = {k: v for k, v in row.items() if k not in VOLATILE}
-        if table == "runs":
-            row["config"] = {k: v for k, v in row["config"].items() if k != "storage"}
+        if table == "runs":  # each store's run config is what differs from its own job row's
+            config = full_config(row["config"], jobs[row["job_id"]])
+            row["config"] = {k: v for k, v in config.items() if k != "storage"}
         if table == "jobs":
             row["overrides"] = [o for o in row["overrides"] if not o.startswith("storage")]
             row["config"] = {k: v for k, v in row["config"].items() if k != "storage"}

@@ -11,7 +11,7 @@ import pytest
 
 from bilancio.model import ModelParams, simulate_pair
 
-from .sweep_helpers import PLAN, bilancio, rows
+from .sweep_helpers import PLAN, bilancio, rows, whole_config
 
 
 def _expected_pair(kappa: float):
@@ -61,7 +61,7 @@ def test_deployment_plan_sweep(tmp_path: Path) -> None:
     ]
     assert [r["kappa"] for r in runs] == [0.5, 0.5, 1, 1]
     assert all(r["execution_time_ms"] is not None and r["error"] is None for r in runs)
-    assert json.loads(runs[0]["config"])["n_agents"] == 50  # each run's full resolved config
+    assert whole_config(db, runs[0]["config"])["n_agents"] == 50  # each run's resolved config
 
     metrics = {m["run_id"]: m for m in rows(db, "SELECT * FROM metrics")}
     assert len(metrics) == 4

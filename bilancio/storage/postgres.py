@@ -39,6 +39,7 @@ from bilancio.rows import (
     TradeRow,
     as_row,
     now_iso,
+    with_full_configs,
 )
 from bilancio.storage import (
     DEFAULT_TIMEOUT,
@@ -334,7 +335,8 @@ class PostgresStore:
                     return True
                 changed = conn.execute(
                     "UPDATE jobs SET status = 'running', completed_at = NULL, error = NULL, "
-                    "total_runs = %s, overrides = %s::jsonb, config = %s::jsonb, "
+                    "total_runs = %s, overrides = %s::jsonb, "
+                    "config = COALESCE(jobs.config, %s::jsonb), "
                     "code_version = %s, lease_owner = %s, lease_expires_at = %s, "
                     f"{RUN_COUNTS} WHERE job_id = %s AND lease_owner IS NOT DISTINCT FROM %s",
                     (
@@ -471,7 +473,12 @@ class PostgresStore:
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for row in rows:
             out.setdefault(row["config_hash"], {}).setdefault(row["regime"], row)
+        with_full_configs([r for both in out.values() for r in both.values()], self._job_config)
         return out
+
+    def _job_config(self, job_id: str) -> Any:
+        rows = self._query("SELECT config FROM jobs WHERE job_id = %s", (job_id,))
+        return rows[0]["config"] if rows else None
 
     def set_reused(self, job_id: str, count: int) -> None:
         self._call(
@@ -513,13 +520,14 @@ class PostgresStore:
 
     def job_runs(self, job_id: str, first_pairs: int | None = None) -> list[dict[str, Any]]:
         limit = "" if first_pairs is None else f" AND r.job_num < {int(first_pairs)}"
-        return self._query(
+        runs = self._query(
             "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, "
             "m.time_to_stability, m.trading_effect, m.total_trades, m.total_trade_volume, "
             "m.raw_metrics FROM runs r LEFT JOIN metrics m ON m.run_id = r.run_id "
             f"WHERE r.job_id = %s{limit} ORDER BY r.job_num, r.regime DESC",
             (job_id,),
         )
+        return with_full_configs(runs, self._job_config)
 
     def run_counts(self, job_id: str) -> dict[str, int]:
         rows = self._query(

@@ -25,6 +25,7 @@ from bilancio.rows import (
     TradeRow,
     as_row,
     now_iso,
+    with_full_configs,
 )
 from bilancio.storage import JOB_GRID, JobBusy, JobNotFound, StoreError
 from bilancio.storage import sqlite_db as sdb
@@ -117,7 +118,8 @@ class SQLiteStore:
                 return True
             changed = db.execute(
                 "UPDATE jobs SET status = 'running', completed_at = NULL, error = NULL, "
-                "total_runs = ?, overrides = ?, config = ?, code_version = ?, lease_owner = ?, "
+                "total_runs = ?, overrides = ?, config = COALESCE(config, ?), code_version = ?, "
+                "lease_owner = ?, "
                 f"lease_expires_at = ?, {RUN_COUNTS} WHERE job_id = ? AND lease_owner IS ?",
                 (
                     row["total_runs"],
@@ -249,7 +251,12 @@ class SQLiteStore:
                 row = _decode("runs", dict(r))
                 row["raw_metrics"] = json.loads(row["raw_metrics"])
                 out.setdefault(row["config_hash"], {}).setdefault(row["regime"], row)
+        with_full_configs([r for both in out.values() for r in both.values()], self._job_config)
         return out
+
+    def _job_config(self, job_id: str) -> Any:
+        row = self._db.execute("SELECT config FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return json.loads(row["config"]) if row and row["config"] is not None else None
 
     @_guarded
     def list_jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
@@ -292,7 +299,7 @@ class SQLiteStore:
             if row.get("raw_metrics") is not None:
                 row["raw_metrics"] = json.loads(row["raw_metrics"])
             out.append(row)
-        return out
+        return with_full_configs(out, self._job_config)
 
     @_guarded
     def job_cells(self, job_id: str) -> list[dict[str, Any]]:

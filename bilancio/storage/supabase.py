@@ -26,6 +26,7 @@ from bilancio.rows import (
     TradeRow,
     as_row,
     now_iso,
+    with_full_configs,
 )
 from bilancio.storage import JOB_GRID, JobBusy, JobNotFound, StoreError
 from bilancio.storage.supabase_client import credentials, get_supabase_client
@@ -230,7 +231,8 @@ class SupabaseStore:
         """Insert the job, or take over an existing row whose lease holder is still
         ``expected_owner``; JobBusy if it is not (another process holds the job)."""
         row = _encode(as_row(job))
-        if not self._select("jobs", "job_id", {"job_id": job.job_id}):
+        found = self._select("jobs", "job_id,config", {"job_id": job.job_id})
+        if not found:
 
             def ours() -> bool:  # the row exists with this process's lease: an earlier attempt
                 found = self._client.table("jobs").select("lease_owner").eq("job_id", job.job_id)
@@ -254,7 +256,8 @@ class SupabaseStore:
             "error": None,
             "total_runs": row["total_runs"],
             "overrides": row["overrides"],
-            "config": row["config"],
+            # the config the job was created with stays: its runs store what differs from it
+            "config": row["config"] if found[0].get("config") is None else found[0]["config"],
             "code_version": row["code_version"],
             "lease_owner": job.lease_owner,
             "lease_expires_at": job.lease_expires_at,
@@ -422,7 +425,12 @@ class SupabaseStore:
                     m = metrics[run["run_id"]]
                     run.update({c: m.get(c) for c in RUN_METRIC_COLUMNS})
                     out.setdefault(run["config_hash"], {}).setdefault(run["regime"], run)
+        with_full_configs([r for both in out.values() for r in both.values()], self._job_config)
         return out
+
+    def _job_config(self, job_id: str) -> Any:
+        found = self._select("jobs", "config", {"job_id": job_id})
+        return found[0]["config"] if found else None
 
     def set_reused(self, job_id: str, count: int) -> None:
         self._call(
@@ -504,7 +512,7 @@ class SupabaseStore:
             m = metrics.get(run["run_id"], {})
             for column in RUN_METRIC_COLUMNS:
                 run[column] = m.get(column)
-        return runs
+        return with_full_configs(runs, self._job_config)
 
     def job_deltas(self, job_id: str) -> list[dict[str, Any]]:
         runs = self._select("runs", "run_id,job_num,regime,status", {"job_id": job_id})

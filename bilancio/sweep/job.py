@@ -10,7 +10,7 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -19,6 +19,8 @@ from bilancio.model import ModelParams, PairResult, TradeRecord, generate, simul
 from bilancio.rows import AgentOutcomeRow, MetricsRecord, RunRecord, TradeRow, now_iso, run_id
 from bilancio.storage import Store, StoreError, open_store
 from bilancio.sweep.records import (
+    JobBase,
+    config_difference,
     config_hash,
     metrics_record,
     outcome_rows,
@@ -39,6 +41,8 @@ class JobSpec:
     job_num: int
     config: dict[str, Any]  # the job's resolved config (model, market, storage, job)
     overrides: tuple[str, ...]
+    config_hash: str | None = None  # as the plan computed it when it checked the job
+    base: JobBase | None = None  # the job row's config: runs store what differs from it
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,8 @@ def compute_job(spec: JobSpec) -> ComputedJob:
             spec.job_num, "failed", error, False, seconds=time.perf_counter() - start
         )
         return ComputedJob(outcome, failure_records(spec, params, error), [])
-    digest = config_hash(params)
+    digest = spec.config_hash or config_hash(params)  # hashed once, by the plan
+    public = stored_config(spec)  # once for both runs
     runs = [
         run_record(
             spec.job_id,
@@ -123,6 +128,7 @@ def compute_job(spec: JobSpec) -> ComputedJob:
             status="completed",
             execution_time_ms=round(times[r.regime] * 1000),
             digest=digest,
+            public=public,
         )
         for r in (pair.passive, pair.active)
     ]
@@ -178,6 +184,39 @@ def save_all_computed(done: Sequence[ComputedJob], store: Store) -> list[JobOutc
     return [replace(d.outcome, saved=True) for d in done]
 
 
+BATCH_PAIRS = 16  # pairs written in one transaction (one request per table for a remote store)
+BATCH_SECONDS = 0.5  # ... or fewer, once the oldest unsaved pair has waited this long
+
+
+def saved_in_batches(
+    results: Iterable[ComputedJob | JobOutcome],
+    store: Store,
+    *,
+    pairs: int = BATCH_PAIRS,
+    seconds: float = BATCH_SECONDS,
+) -> Iterator[JobOutcome]:
+    """The outcomes of computed jobs, each once its rows are stored: the rows are written
+    ``pairs`` jobs at a time, or sooner when a result arrives after the oldest unsaved one has
+    waited ``seconds`` (and at the end). An outcome that brings no rows (``JobOutcome``: a job
+    the launcher could not run) passes straight through. A pair is only reported once it is
+    stored, so a sweep stopped between two writes has lost nothing it reported: the pairs
+    computed since the last write are simply run again on resume."""
+    pending: list[ComputedJob] = []
+    since = 0.0
+    for result in results:
+        if isinstance(result, JobOutcome):
+            yield result
+            continue
+        if not pending:
+            since = time.monotonic()
+        pending.append(result)
+        if len(pending) >= pairs or time.monotonic() - since >= seconds:
+            batch, pending = pending, []
+            yield from save_all_computed(batch, store)
+    if pending:
+        yield from save_all_computed(pending, store)
+
+
 def run_job(spec: JobSpec, store: Store | None = None) -> JobOutcome:
     """Run the pair of ``spec`` and save its runs and metrics; failures become failed rows."""
     return save_computed(compute_job(spec), store or store_for(spec.config["storage"]))
@@ -212,12 +251,31 @@ def failure_records(spec: JobSpec, params: ModelParams | None, error: str) -> li
             params = params_from_config(spec.config)
         except (ValueError, TypeError, KeyError):
             return [_unvalidated_record(spec, regime, error) for regime in REGIMES]
+    public = stored_config(spec)
+    digest = spec.config_hash or config_hash(params)
     return [
         run_record(
-            spec.job_id, spec.job_num, regime, params, spec.config, status="failed", error=error
+            spec.job_id,
+            spec.job_num,
+            regime,
+            params,
+            spec.config,
+            status="failed",
+            error=error,
+            digest=digest,
+            public=public,
         )
         for regime in REGIMES
     ]
+
+
+def stored_config(spec: JobSpec) -> dict[str, Any]:
+    """What a run row of ``spec`` stores as its config: what differs from the job row's config
+    when the sweep knows it (``bilancio.rows.full_config`` restores the whole), else the whole
+    public config."""
+    if spec.base is not None:
+        return config_difference(spec.base, spec.config)
+    return public_config(spec.config)
 
 
 def _unvalidated_record(spec: JobSpec, regime: str, error: str) -> RunRecord:

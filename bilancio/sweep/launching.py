@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,13 @@ from bilancio.errors import one_line
 from bilancio.files import write_atomically
 from bilancio.redaction import drop_secret_settings, redact, redact_override
 from bilancio.storage import Store
-from bilancio.sweep.job import JobOutcome, JobSpec, run_job
+from bilancio.sweep.job import (
+    JobOutcome,
+    JobSpec,
+    compute_job,
+    saved_in_batches,
+    store_for,
+)
 
 
 def execute(
@@ -43,13 +49,16 @@ def execute(
     number of the first batch file and Hydra job (a frontier's rounds number them on)."""
     from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 
+    launch_jobs = getattr(launcher, "launch_jobs", None)
+    if launch_jobs is not None and hooks is None:  # the pool: job numbers to its workers
+        yield from launch_jobs(plan, todo, store)
+        return
     launch_specs = getattr(launcher, "launch_specs", None)
     specs = plan.specs(todo) if hooks is None else hooks.starting(plan.specs(todo))
     if launch_specs is not None:  # bilancio's own launchers take resolved configs
         yield from launch_specs(specs, len(todo))
     elif isinstance(launcher, BasicLauncher):  # Hydra's default: run here, one after another
-        for spec in specs:
-            yield run_job(spec, store)
+        yield from saved_in_batches((compute_job(spec) for spec in specs), store)
     else:  # any other Hydra launcher: batches of pairs, one Hydra job each
         assert folder is not None
         yield from _through_hydra_launcher(launcher, plan, todo, folder, batch_size, first_batch)
@@ -151,7 +160,7 @@ def _through_hydra_launcher(
         for k, nums in enumerate(wave, start):
             specs = [
                 {
-                    **asdict(spec),
+                    **asdict(replace(spec, base=None)),  # batch files hold whole configs
                     "config": {**spec.config, "storage": _public_storage(spec)},
                     "overrides": [redact_override(o) for o in spec.overrides],
                 }
@@ -260,4 +269,7 @@ def run_batch(path: str) -> list[dict[str, Any]]:
     """In a Hydra job of a generic launcher: run and store the pairs of one batch file."""
     with open(path, encoding="utf-8") as f:
         specs = [JobSpec(**{**d, "overrides": tuple(d["overrides"])}) for d in json.load(f)]
-    return [run_job(spec).to_dict() for spec in specs]
+    if not specs:
+        return []
+    store = store_for(specs[0].config["storage"])  # one batch file: one storage
+    return [o.to_dict() for o in saved_in_batches((compute_job(s) for s in specs), store)]

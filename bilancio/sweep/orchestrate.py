@@ -41,8 +41,9 @@ from bilancio.sweep import lease
 from bilancio.sweep.job import SAVE_FAILED, JobOutcome, failure_records
 from bilancio.sweep.jobrow import fresh_id, job_record, resume_command
 from bilancio.sweep.launching import JobHooks, execute, runs_jobs_itself
-from bilancio.sweep.plan import SweepError, plan_sweep
+from bilancio.sweep.plan import LARGE_SWEEP, SweepError, plan_sweep
 from bilancio.sweep.progress import Progress
+from bilancio.sweep.records import JobBase
 from bilancio.sweep.reuse import reuse_completed
 from bilancio.sweep.sweepdir import JobSubdirs, SweepDirError, SweepFolder, write_job_overrides
 
@@ -261,7 +262,9 @@ class Sweep:
             self.folder = folder.claim(job_id, self.config, self.storage)
             self.subdirs = subdirs
             write_job_overrides(
-                self.folder, ((where[n], self.plan.overrides_of(n)) for n in self.todo)
+                self.folder,
+                ((n, where[n], self.plan.overrides_of(n)) for n in self.todo),
+                one_file=self._one_file(),
             )
         except KeyboardInterrupt:  # before the job row: leave nothing behind
             with deferred():
@@ -273,6 +276,11 @@ class Sweep:
             new_db.forget(store)
             raise refuse(str(err)) from None
         return store, job_id, existing
+
+    def _one_file(self) -> bool:
+        """A large sweep's Hydra records go in one file, not a folder per job."""
+        plan = self.plan
+        return getattr(plan, "max_pairs", plan.n_jobs) > LARGE_SWEEP
 
     def _values_for(self, subdirs: JobSubdirs, num: int) -> dict[str, Any] | None:
         """The job's values, only when a custom subdir may refer to them (cheap otherwise)."""
@@ -354,6 +362,8 @@ class Sweep:
                 )
                 written = True
                 LAST_SWEEP.append(summary)
+            # runs store what differs from the job row's config, as the store holds it
+            plan.bind = {**plan.bind, "base": JobBase.of(store.get_job(job_id).get("config"))}
             self.heartbeat = lease.Heartbeat(self.storage, job_id, self.owner, self.beat).start()
             self._start(resumed)
             if hasattr(self.plan, "search"):
@@ -567,10 +577,11 @@ class Sweep:
             write_job_overrides(
                 self.folder,
                 (
-                    (subdirs.of(n, plan.overrides_of(n), self._values_for(subdirs, n)),
+                    (n, subdirs.of(n, plan.overrides_of(n), self._values_for(subdirs, n)),
                      plan.overrides_of(n))
                     for n in todo
                 ),
+                one_file=self._one_file(),
             )  # fmt: skip
         self.store.add_event(self.summary.job_id, "round", {"round": round_no, "pairs": len(todo)})
         print(

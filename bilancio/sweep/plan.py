@@ -124,7 +124,8 @@ class SweepPlan:
         if self.bind:
             config["job"] = {**config["job"], "id": job_id, "num": num}
             config["storage"] = self.bind["storage"]
-        return JobSpec(job_id=job_id, job_num=num, config=config, overrides=overrides)
+        digest = self.hashes[num] if num < len(self.hashes) else None  # known once checked
+        return JobSpec(job_id, num, config, overrides, digest, self.bind.get("base"))
 
     def _check(self, structural: tuple[str, ...], typed: DictConfig, key: str, value: Any) -> Any:
         """``value`` as the schema converts it. A check copies the typed config (milliseconds),
@@ -331,7 +332,8 @@ class FrontierPlan:
         if "num" in config.get("job", {}):
             config["job"] = {**config["job"], "num": num}
         overrides = (*spec.overrides, f"{self.search.param}={value!r}")
-        return JobSpec(job_id=spec.job_id, job_num=num, config=config, overrides=overrides)
+        digest = self._hashes.get(num) if self._evals.get(num) == (cell, value) else None
+        return JobSpec(spec.job_id, num, config, overrides, digest, spec.base)
 
     def spec(self, num: int) -> JobSpec:
         cell, value = self._evals[num]
@@ -434,8 +436,8 @@ def _hydra_value(element: Any) -> Any:
 
 LARGE_SWEEP = 10_000  # pairs; above it the sweep's size and cost are printed before planning
 PAIR_MS = (2.0, 0.13)  # rough cost of one pair on one core: ms fixed + ms per agent
-DB_BYTES_PER_PAIR = 5_000  # two runs and two metrics rows with their JSON (4.9 KB measured)
-DIR_BYTES_PER_PAIR = 12_000  # <num>/.hydra/overrides.yaml: two folders and a file (12.4 KB)
+DB_BYTES_PER_PAIR = 4_000  # two runs (their configs as differences) and two metrics rows (4.0 KB)
+RECORD_BYTES_PER_PAIR = 100  # a line of jobs.jsonl, the Hydra record of a large sweep's job
 
 
 def _check_size(
@@ -464,7 +466,8 @@ def _estimate(n: int, axes: list[_Axis], master: DictConfig) -> str:
         f"bilancio: a large sweep: {n:,} pairs (n_agents ~{sum(sizes) / len(sizes):,.0f}); "
         f"roughly {hours:,.1f} core-hours ({per_pair_ms:,.0f} ms a pair; divide by the "
         f"launcher's workers), {n * DB_BYTES_PER_PAIR / 1e9:,.2f} GB in the database and "
-        f"{n * DIR_BYTES_PER_PAIR / 1e9:,.2f} GB of job folders under hydra.sweep.dir. "
+        f"{n * RECORD_BYTES_PER_PAIR / 1e6:,.1f} MB of job records (one file, jobs.jsonl) "
+        "under hydra.sweep.dir. "
         "Checking every job first…"
     )
 

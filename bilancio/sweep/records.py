@@ -3,23 +3,27 @@ and the run and metrics records of a pair."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import os
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import bilancio
 from bilancio.model import MODEL_VERSION, ModelParams, PairResult, RunResult, TradeRecord
-from bilancio.redaction import redact, scrub
+from bilancio.redaction import SECRET_SETTINGS, known_secrets, redact, scrub
 from bilancio.rows import (
+    DIFF_MARK,
     AgentOutcomeRow,
     MetricsRecord,
     RunRecord,
     TradeRow,
+    config_digest,
     now_iso,
     outcome_id,
     run_id,
@@ -43,11 +47,32 @@ def normalise(value: Any) -> Any:
 def config_hash(params: ModelParams) -> str:
     """SHA-256 of the canonical JSON of the model parameters plus the model version."""
     canonical = json.dumps(
-        {"model_version": MODEL_VERSION, "params": normalise(params.to_dict())},
+        {"model_version": MODEL_VERSION, "params": _canonical(params)},
         sort_keys=True,
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _canonical(value: Any) -> Any:
+    """``normalise(dataclasses.asdict(value))`` without asdict's deep copy of every value (the
+    hash of each job was a large part of planning a sweep)."""
+    kind = type(value)
+    if kind is float:
+        return normalise(value)
+    if hasattr(kind, "__dataclass_fields__"):
+        names = _FIELD_NAMES.get(kind)
+        if names is None:
+            names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+        return {name: _canonical(getattr(value, name)) for name in names}
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return normalise(value)
 
 
 DEPLOYED_VERSION = "BILANCIO_DEPLOYED_CODE_VERSION"  # set in the Modal image (modal_app.py)
@@ -117,8 +142,10 @@ def run_record(
     execution_time_ms: int | None = None,
     error: str | None = None,
     digest: str | None = None,
+    public: dict[str, Any] | None = None,
 ) -> RunRecord:
-    """``digest``: the config hash if already known (both runs of a pair share it)."""
+    """``digest``: the config hash if already known (both runs of a pair share it); ``public``:
+    likewise ``public_config(config)``."""
     return RunRecord(
         run_id=run_id(job_id, job_num, regime),
         job_id=job_id,
@@ -130,7 +157,7 @@ def run_record(
         mu=params.mu,
         outside_mid_ratio=params.outside_mid_ratio,
         seed=params.seed,
-        config=public_config(config),
+        config=public_config(config) if public is None else public,
         config_hash=digest or config_hash(params),
         execution_time_ms=execution_time_ms,
         error=redact(error) if error else None,
@@ -212,3 +239,75 @@ def outcome_rows(
         )
         for agent in traders
     ]
+
+
+@dataclass(frozen=True)
+class JobBase:
+    """The job's config as its row stores it, which each run's config is stored against."""
+
+    config: dict[str, Any]  # as read back from the store
+    digest: str = ""
+    flat: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, stored: Any) -> JobBase | None:
+        """None where a difference cannot be taken (no stored config, or a key with a dot)."""
+        flat = _flat(stored) if isinstance(stored, dict) else None
+        return None if flat is None else cls(stored, config_digest(stored), flat)
+
+
+_SECRET_PATHS = {f"{section}.{key}" for section, keys in SECRET_KEYS.items() for key in keys}
+
+
+def config_difference(base: JobBase, config: dict[str, Any]) -> dict[str, Any]:
+    """What a run stores instead of its full public config: only the keys whose public value
+    differs from the job's stored config (``bilancio.rows.full_config`` puts it back together).
+    Falls back to the full public config where a key has a dot in it."""
+    flat = _flat(config)
+    if flat is None:
+        return public_config(config)
+    secrets = None
+    changed: dict[str, Any] = {}
+    for key, value in flat.items():
+        if key in _SECRET_PATHS:
+            continue  # never stored (public_config drops it)
+        if key in base.flat and _same(base.flat[key], value):
+            continue
+        if key in SECRET_SETTINGS:
+            value = None if value is None else "<redacted>"
+        elif isinstance(value, str | list | tuple | dict):
+            if secrets is None:
+                secrets = known_secrets()
+            value = scrub(value, key, secrets)
+        if key not in base.flat or not _same(base.flat[key], value):
+            changed[key] = value
+    unset = sorted(
+        k
+        for k in base.flat
+        if k not in flat
+        and k not in _SECRET_PATHS
+        and not any(c.startswith(f"{k}.") for c in changed)  # replaced by a dict's keys
+    )
+    return {DIFF_MARK: base.digest, "set": changed, "unset": unset}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as stored JSON: 1, 1.0 and True are three different values."""
+    return type(a) is type(b) and a == b
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any] | None:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (an empty dict is a value); None if a key is not
+    a string or holds a dot (it could not be told apart from a nested key)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if not isinstance(key, str) or "." in key:
+            return None
+        if isinstance(value, dict) and value:
+            inner = _flat(value, f"{prefix}{key}.")
+            if inner is None:
+                return None
+            out.update(inner)
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

@@ -8,6 +8,7 @@ from typing import Any
 from bilancio.config import params_from_config
 from bilancio.rows import METRIC_COLUMNS, MetricsRecord, run_id
 from bilancio.storage import Store
+from bilancio.sweep.job import stored_config
 from bilancio.sweep.records import run_record
 
 
@@ -39,6 +40,7 @@ def reuse_completed(
                     status="completed",
                     execution_time_ms=old["execution_time_ms"],
                     digest=old["config_hash"],
+                    public=stored_config(spec),
                 )
             )
             metrics.append(

@@ -1,6 +1,7 @@
 """The sweep's folder in Hydra's layout: ``multirun.yaml``, ``bilancio_job.json`` and one
-``<job num>/.hydra/overrides.yaml`` per job. Nothing written here holds a secret: the composed
-config and every override pass through :mod:`bilancio.redaction` first.
+``<job num>/.hydra/overrides.yaml`` per job (a large sweep: one ``jobs.jsonl`` instead).
+Nothing written here holds a secret: the composed config and every override pass through
+:mod:`bilancio.redaction` first.
 
 A folder belongs to one job. Hydra names it after the second the command started, so two sweeps
 started in the same second would share it; the second one writes into ``<folder>-<job id>``
@@ -156,11 +157,25 @@ class JobSubdirs:
         return subdir
 
 
-def write_job_overrides(folder: Path, jobs: Iterable[tuple[str, tuple[str, ...]]]) -> None:
-    """<subdir>/.hydra/overrides.yaml for each (job folder, overrides); each job's resolved
-    config is stored with its runs (runs.config), not written again here."""
+RECORDS = "jobs.jsonl"  # a large sweep's per-job Hydra records, one line per job
+
+
+def write_job_overrides(
+    folder: Path, jobs: Iterable[tuple[int, str, tuple[str, ...]]], *, one_file: bool = False
+) -> None:
+    """The Hydra record of each (job number, job folder, overrides): ``<subdir>/.hydra/
+    overrides.yaml``, or with ``one_file`` a line ``{"num", "subdir", "overrides"}`` appended to
+    ``<sweep dir>/jobs.jsonl`` (a folder per job costs about 12 KB of disk, a line about 60
+    bytes). Each job's resolved config is stored with its runs, not written again here."""
     try:
-        for subdir, overrides in jobs:
+        if one_file:
+            with open(folder / RECORDS, "a", encoding="utf-8") as out:
+                for num, subdir, overrides in jobs:
+                    safe = [redact_override(o) for o in overrides]
+                    line = {"num": num, "subdir": subdir, "overrides": safe}
+                    out.write(json.dumps(line, separators=(",", ":")) + "\n")
+            return
+        for _, subdir, overrides in jobs:
             hydra_dir = folder / subdir / ".hydra"
             hydra_dir.mkdir(parents=True, exist_ok=True)
             safe = [redact_override(o) for o in overrides]

@@ -73,6 +73,49 @@ def launch_specs(launcher: Any, specs: Iterable[Any], count: int) -> Iterator[An
         yield outcome
 
 
+# -- bilancio's sweeper: job numbers out, rows back, written in batches here ------------------
+
+_PLAN: list[Any] = []  # the sweep's plan, set before the workers fork: they inherit it
+
+
+def _compute_num(num: int) -> Any:
+    """In a worker: build job ``num`` from the inherited plan and compute its pair; the rows
+    go back to the main process, which writes them in batches."""
+    from bilancio.sweep.job import compute_job
+
+    return compute_job(_PLAN[0].spec(num))
+
+
+def _num_failed(num: int, error: str) -> Any:
+    from bilancio.sweep.job import JobOutcome
+
+    return JobOutcome(num, "failed", error, saved=False)  # the sweep writes its rows
+
+
+NUMS = Kind(_compute_num, _num_failed, lambda num: f"pair #{num}", "pair")
+
+
+def launch_jobs(launcher: Any, plan: Any, nums: Sequence[int], store: Any) -> Iterator[Any]:
+    """One outcome per job number, as pairs finish. Workers are sent job numbers (a few chunks
+    per worker in flight), build each job from the plan they inherited when they were forked,
+    and send back its rows, which this process writes in batches (``saved_in_batches``); an
+    outcome is handed out once its rows are stored. A pair whose worker dies is run once more
+    in a fresh worker; if that worker dies too, its outcome is failed and unsaved."""
+    from bilancio.sweep.job import saved_in_batches
+
+    if not nums:
+        return
+    n = workers(launcher, len(nums))
+    size = launcher.chunksize or max(1, min(16, len(nums) // (n * 8)))
+    _PLAN[:] = [plan]
+    _load_kernel()
+    try:
+        results = (result for _, result in WorkerPool(NUMS, n, size).run(nums))
+        yield from saved_in_batches(results, store)
+    finally:
+        _PLAN.clear()
+
+
 # -- Hydra's interface --------------------------------------------------------------------------
 
 
@@ -138,6 +181,7 @@ def launch_hydra_jobs(
     )
     jobs = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
     try:
+        _load_kernel()
         results = dict(WorkerPool(HYDRA_JOBS, n, 1).run(jobs))
     finally:
         _INHERITED.clear()

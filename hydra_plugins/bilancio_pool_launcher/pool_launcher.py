@@ -53,6 +53,13 @@ class PoolLauncher(Launcher):
 
         return _core.launch_specs(self, specs, count)
 
+    def launch_jobs(self, plan: Any, nums: Sequence[int], store: Any) -> Iterator[Any]:
+        """bilancio's interface: job numbers of ``plan`` in, outcomes out as they finish (the
+        workers build each job from the plan; the rows are written here, in batches)."""
+        from . import _core
+
+        return _core.launch_jobs(self, plan, nums, store)
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
