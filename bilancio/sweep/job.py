@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bilancio.config import params_from_config, record_trades
-from bilancio.model import ModelParams, PairResult, TradeRecord, generate, simulate_scenario
+from bilancio.model import ModelParams, PairResult, TradeRecord, generate_arrays, simulate_scenario
 from bilancio.rows import AgentOutcomeRow, MetricsRecord, RunRecord, TradeRow, now_iso, run_id
 from bilancio.storage import Store, StoreError, open_store
 from bilancio.sweep.records import (
@@ -226,7 +226,7 @@ def _run_pair(
     params: ModelParams, record: bool = False
 ) -> tuple[PairResult, dict[str, float], Recorded | None]:
     """The pair, each run's seconds, and (``record``) its trades and default days."""
-    scenario = generate(params)
+    scenario = generate_arrays(params)  # the kernel's arrays: names only when recording
     recorded = Recorded(list(scenario.agents[: scenario.n_traders])) if record else None
     times: dict[str, float] = {}
     results = {}
