@@ -39,7 +39,8 @@ class KernelRun:
         active: bool = False,
         trade_log: bool = False,
     ):
-        self.names, self.n_traders, self.active = rows.agents, rows.n_traders, active
+        self.rows, self.n_traders, self.active = rows, rows.n_traders, active
+        self._names: tuple[str, ...] | None = None
         self.face_type = int if rows.whole else float
         n_agents, n_rows = len(rows.cash), len(rows.debtor)
         max_due = int(rows.due.max()) if n_rows else 0
@@ -88,9 +89,22 @@ class KernelRun:
             self._set_market(params)
         self._call = _caller(a)
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Agent names in index order (a generated scenario makes them only when asked)."""
+        if self._names is None:
+            self._names = tuple(self.rows.agents)
+        return self._names
+
+    def _maker_index(self) -> dict[str, int]:
+        """Where each market maker is among the agents."""
+        if self.rows.names is None:  # generated: the traders, then MARKET_MAKERS in order
+            return {m: self.n_traders + k for k, m in enumerate(self.rows.market_makers)}
+        return {name: i for i, name in enumerate(self.names)}
+
     def _set_market(self, params: ModelParams) -> None:
         a, p, f = self.arenas, self.arenas.iparam, self.arenas.fparam
-        index = {name: i for i, name in enumerate(self.names)}
+        index = self._maker_index()
         missing = [
             f"{k}_{b}" for b in BUCKETS for k in ("vbt", "dealer") if f"{k}_{b}" not in index
         ]
