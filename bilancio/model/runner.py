@@ -142,7 +142,9 @@ class KernelRun:
 
     def sync_book(self, day: int) -> None:
         """Bring the market's book up to ``day`` as the market phase would, running nothing
-        (for tests that recount the book)."""
+        (for tests that recount the book). A passive run has no book: nothing happens."""
+        if not self.active:
+            return
         self.arenas.iparam[L.IP_STOP_BEFORE] = -day - 1
         self._call()
 
