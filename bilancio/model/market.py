@@ -58,21 +58,3 @@ class TradeRecord:
 
 
 TradeHook = Callable[[TradeRecord], None]
-
-
-@dataclass
-class TradeStats:
-    """The trade metrics of §5.7 (P&L is filled in at the end of the run)."""
-
-    n_trades: int = 0
-    n_sells: int = 0
-    n_buys: int = 0
-    n_interior: int = 0
-    n_passthrough: int = 0
-    n_rejected_sells: int = 0
-    n_rejected_buys: int = 0
-    n_unfilled_sells: int = 0
-    trade_volume_face: float = 0.0
-    trade_volume_cash: float = 0.0
-    dealer_pnl: float = 0.0
-    vbt_pnl: float = 0.0
