@@ -12,9 +12,7 @@ from .kernel.mt import seed_key
 from .market import SEED_OFFSET, TradeRecord
 from .params import ModelParams
 from .results import RunResult
-from .scenario import ScenarioArrays
-
-BUCKETS = ("short", "mid", "long")
+from .scenario import BUCKETS, ScenarioArrays, bucket_of
 
 
 @dataclass(frozen=True)
@@ -177,8 +175,6 @@ class KernelRun:
         unit, paid, prob, shortfall, wealth, threshold = f
         a, names = self.arenas, self.names
         due = int(a.due[pid])
-        tau = due - day
-        bucket = "short" if tau <= 3 else "mid" if tau <= 8 else "long"
         return TradeRecord(
             day=day,
             side="sell" if side == 0 else "buy",
@@ -192,7 +188,7 @@ class KernelRun:
             shortfall=_none_if_nan(shortfall),
             wealth=_none_if_nan(wealth),
             threshold=_none_if_nan(threshold),
-            bucket=bucket if tau >= 1 else "",
+            bucket=bucket_of(due - day) or "",
             venue="dealer" if interior else "vbt",
             issuer=names[a.debtor[pid]],
             due_day=due,
