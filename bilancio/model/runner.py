@@ -250,7 +250,7 @@ class KernelRun:
 
 def _caller(arenas: L.Arenas) -> Callable[[], int]:
     """The kernel's ``advance`` bound to these arenas: compiled, or with ``BILANCIO_KERNEL=python``
-    the same source run by the interpreter (for debugging; ~100× slower)."""
+    the same source run by the interpreter (for debugging; 50–85× slower)."""
     if interpreted():
         return lambda: call(RUN, arenas.ints, arenas.floats)
     fn, ints, floats = advance_fn(), arenas.ints, arenas.floats

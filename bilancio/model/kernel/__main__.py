@@ -7,8 +7,13 @@ import sys
 
 from .loader import advance_fn, bundle, cache_key
 
-if sys.argv[1:] == ["--bundle"]:
+if sys.argv[1:] in (["-h"], ["--help"]):
+    print(__doc__)
+elif sys.argv[1:] == ["--bundle"]:
     print(f"bilancio: wrote {bundle()}")
+elif sys.argv[1:]:
+    print(f"bilancio: unknown argument {sys.argv[1]!r}: allowed --bundle, --help", file=sys.stderr)
+    sys.exit(2)
 else:
     advance_fn()
     print(f"bilancio: the model kernel is loaded (key {cache_key()})")

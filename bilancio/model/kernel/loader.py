@@ -231,7 +231,15 @@ def _locked(path: Path) -> Iterator[None]:
     import fcntl
 
     with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process compiles: a person waiting is told why
+            if sys.stderr.isatty():
+                print(
+                    "bilancio: waiting for another process compiling the model kernel",
+                    file=sys.stderr,
+                )
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
