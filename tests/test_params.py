@@ -94,6 +94,13 @@ def test_outside_mid_ratio_domain() -> None:
 
 def test_liquidity_agent_must_be_a_trader() -> None:
     _rejects(r"liquidity_agent='H6'.*H1\.\.H5", n_agents=5, liquidity_agent="H6")
+    # exactly the names H1 … Hn (MODEL.md §1), not other spellings of their numbers
+    for name in ("H0", "H05", "h5", "H+5", " H5", "H5 ", "H٥", "H", "5", "H" + "9" * 5000):
+        _rejects(r"liquidity_agent=", n_agents=5, liquidity_agent=name)
+    _rejects(r"liquidity_agent=5", n_agents=5, liquidity_agent=5)
+    for name in ("H1", "H5"):
+        assert ModelParams(n_agents=5, liquidity_agent=name).liquidity_agent == name
+    assert ModelParams(n_agents=1_000_000, liquidity_agent="H1000000").n_agents == 1_000_000
 
 
 def test_unknown_regime() -> None:
@@ -121,3 +128,27 @@ def test_frozen_and_defaults() -> None:
         True,
         2,
     )
+
+
+def test_to_dict_is_dataclasses_asdict() -> None:
+    """to_dict skips asdict's deep copy; what it returns must be what asdict returns."""
+    for params in (
+        ModelParams(),
+        ModelParams(kappa=2, market={"horizon": 3, "spreads": {"mid": 0.5}}),
+        ModelParams(market={"risk": {"enabled": False, "lookback": 2}}, max_days=7),
+    ):
+        assert params.to_dict() == dataclasses.asdict(params)
+        assert type(params.to_dict()["market"]["spreads"]["mid"]) is float
+
+
+def test_a_market_given_as_a_mapping_is_validated_every_time() -> None:
+    """Equal market sections give one shared (frozen) object; a different or invalid one is
+    made and checked afresh, an int kept apart from a float and a bool."""
+    a = ModelParams(market={"horizon": 3})
+    b = ModelParams(market={"horizon": 3})
+    assert a.market == b.market and a.market.horizon == 3
+    assert ModelParams(market={"horizon": 4}).market.horizon == 4
+    _rejects(r"market\.horizon=3\.0", market={"horizon": 3.0})
+    _rejects(r"market\.horizon=True", market={"horizon": True})
+    _rejects(r"market\.risk\.lookback=0", market={"risk": {"lookback": 0}})
+    _rejects(r"market\.risk\.lookback=0", market={"risk": {"lookback": 0}})  # not remembered

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 # Bumped whenever a change alters any result for some parameters; part of every config hash.
@@ -31,11 +31,17 @@ class ParameterError(ValueError):
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    kind = type(value)
+    if kind is int:  # the common case, without the ABC's slower check
+        return True
+    return kind is not bool and isinstance(value, numbers.Integral)
 
 
 def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    kind = type(value)
+    if kind is float or kind is int:  # the common cases, without the ABC's slower check
+        return True
+    return kind is not bool and isinstance(value, numbers.Real)
 
 
 def check_int(name: str, value: Any, minimum: int, domain: str, maximum: int | None = None) -> int:
@@ -152,12 +158,18 @@ class MarketParams:
         )
 
 
+_ALLOWED: dict[type, frozenset[str]] = {}  # a nested class's field names
+_MADE: dict[tuple[type, str], Any] = {}  # nested parameter objects made from mappings
+
+
 def _nested(name: str, value: Any, cls: type) -> Any:
     """Accept a nested parameter object or a mapping of its fields (from JSON or a config)."""
     if isinstance(value, cls):
         return value
     if isinstance(value, Mapping):
-        allowed = {f.name for f in fields(cls)}
+        allowed = _ALLOWED.get(cls)
+        if allowed is None:
+            allowed = _ALLOWED[cls] = frozenset(f.name for f in fields(cls))
         unknown = sorted(set(value) - allowed)
         if unknown:
             raise ParameterError(
@@ -165,7 +177,17 @@ def _nested(name: str, value: Any, cls: type) -> Any:
                 value[unknown[0]],
                 "a known key: " + ", ".join(sorted(allowed)),
             )
-        return cls(**value)
+        if type(value) is not dict:
+            return cls(**value)
+        # the same section again (every job of a sweep has the same market): the same frozen
+        # object; repr tells 1, 1.0 and True apart, as validation does
+        memo = (cls, repr(value))
+        made = _MADE.get(memo)
+        if made is None:
+            if len(_MADE) >= 256:
+                _MADE.clear()
+            made = _MADE[memo] = cls(**value)
+        return made
     raise ParameterError(name, value, f"a {cls.__name__} or a mapping of its fields")
 
 
@@ -211,11 +233,31 @@ class ModelParams:
         return max(30, self.maturity_days + 5)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """``dataclasses.asdict`` of the parameters, without its deep copy of each value (every
+        value is a number, a string, a bool, None or a nested parameter object)."""
+        return _as_dict(self)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
+        names = _NAMES.get(cls)
+        if names is None:
+            names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+        return names
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    names = _NAMES.get(type(obj))
+    if names is None:
+        names = _NAMES[type(obj)] = tuple(f.name for f in fields(obj))
+    out = {}
+    for name in names:
+        value = getattr(obj, name)
+        out[name] = _as_dict(value) if type(value) in _NESTED else value
+    return out
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+_NESTED = (Spreads, RiskParams, MarketParams)
 
 
 def _validated(p: ModelParams) -> dict[str, Any]:
@@ -247,9 +289,7 @@ def _validated(p: ModelParams) -> dict[str, Any]:
     out["vbt_share"] = check_real("vbt_share", p.vbt_share, "a finite number >= 0", low=0)
     out["dealer_share"] = check_real("dealer_share", p.dealer_share, "a finite number >= 0", low=0)
     out["liquidity_mode"] = check_choice("liquidity_mode", p.liquidity_mode, LIQUIDITY_MODES)
-    if not isinstance(p.liquidity_agent, str) or p.liquidity_agent not in {
-        f"H{i}" for i in range(1, n + 1)
-    }:
+    if not _is_trader(p.liquidity_agent, n):
         raise ParameterError("liquidity_agent", p.liquidity_agent, f"a trader name H1..H{n}")
     out["liquidity_agent"] = p.liquidity_agent
     out["default_handling"] = check_choice(
@@ -261,6 +301,18 @@ def _validated(p: ModelParams) -> dict[str, Any]:
     out["quiet_days"] = check_int("quiet_days", p.quiet_days, 1, "an integer >= 1")
     out["stop_rule"] = check_choice("stop_rule", p.stop_rule, STOP_RULES)
     return out
+
+
+def _is_trader(name: Any, n: int) -> bool:
+    """``name`` is one of H1 … Hn, spelt exactly so (no sign, no leading zero, ASCII digits)."""
+    if not isinstance(name, str) or not name.startswith("H"):
+        return False
+    digits = name[1:]
+    if not (digits.isascii() and digits.isdigit()) or digits.startswith("0"):
+        return False
+    if len(digits) > len(str(n)):
+        return False
+    return 1 <= int(digits) <= n
 
 
 def check_regime(regime: Any) -> str:
