@@ -8,6 +8,7 @@ values here and are encoded by the store that needs it.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -221,13 +222,17 @@ class ConfigBaseChanged(ValueError):
     """A run's config was stored against a job config that the job row no longer holds."""
 
 
-def full_config(config: Any, job_config: Any) -> Any:
+def full_config(config: Any, job_config: Any, job_digest: str | None = None) -> Any:
     """A run's full config as stored: ``config`` itself (a full config, as every run row
     written before issue 15 holds), or, for a difference (``{DIFF_MARK: digest, "set":
-    {dotted key: value}, "unset": [dotted key]}``), the job's config with it applied."""
+    {dotted key: value}, "unset": [dotted key]}``), the job's config with it applied.
+    ``job_digest``: :func:`config_digest` of ``job_config`` when the caller knows it."""
     if not is_config_diff(config):
         return config
-    if not isinstance(job_config, dict) or config_digest(job_config) != config[DIFF_MARK]:
+    if (
+        not isinstance(job_config, dict)
+        or (job_digest or config_digest(job_config)) != config[DIFF_MARK]
+    ):
         raise ConfigBaseChanged(
             "a run's config is stored as its difference from the job's config, and the job row "
             "holds another config than the one it was taken against"
@@ -266,11 +271,19 @@ def full_config(config: Any, job_config: Any) -> Any:
 def with_full_configs(runs: list[dict[str, Any]], job_config_of: Any) -> list[dict[str, Any]]:
     """``runs`` (a store's rows) with every stored difference replaced by the full config;
     ``job_config_of(job_id)`` reads a job's config, once per job that needs it."""
-    configs: dict[str, Any] = {}
+    for _ in full_configs(runs, job_config_of):
+        pass
+    return runs
+
+
+def full_configs(runs: Iterable[dict[str, Any]], job_config_of: Any) -> Iterator[dict[str, Any]]:
+    """:func:`with_full_configs` one run at a time (each run is completed in place)."""
+    configs: dict[str, tuple[Any, str | None]] = {}  # job → its config and that config's digest
     for run in runs:
         if is_config_diff(run.get("config")):
             job_id = run["job_id"]
             if job_id not in configs:
-                configs[job_id] = job_config_of(job_id)
-            run["config"] = full_config(run["config"], configs[job_id])
-    return runs
+                base = job_config_of(job_id)
+                configs[job_id] = (base, config_digest(base) if isinstance(base, dict) else None)
+            run["config"] = full_config(run["config"], *configs[job_id])
+        yield run

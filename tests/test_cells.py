@@ -222,3 +222,119 @@ def test_one_nonzero_effect_has_scipys_wilcoxon_p(effects) -> None:
         effect_statistics(effects)["p_wilcoxon"]
         == stats.wilcoxon(effects, zero_method="wilcox").pvalue
     )
+
+
+def _mixed_runs() -> list[dict]:
+    """Runs as a store reads them, by job number and regime: three cells of several seeds,
+    a seed repeated within a cell, a failed run, a pair missing its active run, a pair without
+    δ, and two pairs of bilancio 0.1 (no job number, paired by their parameters)."""
+    runs = _runs(
+        {
+            (1.0, 1.0): [(0.5, 0.4), (0.6, 0.6), (0.7, 0.2), (0.2, 0.3)],
+            (0.5, 1.0): [(0.9, 0.5), (0.8, 0.8)],
+            (2.0, 0.5): [(0.1, 0.0)],
+        }
+    )
+    top = max(r["job_num"] for r in runs)
+    again = [{**r, "job_num": top + 1} for r in runs[:2]]  # seed 1 of the first cell again
+    failed = [{**r, "job_num": top + 2, "seed": 9} for r in runs[2:4]]
+    failed[1]["status"] = "failed"
+    lonely = [{**runs[4], "job_num": top + 3, "seed": 8}]
+    undefined = [
+        {**r, "job_num": top + 4, "seed": 7, "delta_total": None, "raw_metrics": {}}
+        for r in runs[6:8]
+    ]
+    old = [
+        {**r, "job_num": None, "kappa": 3.0, "concentration": 1.0, "mu": 0.5,
+         "outside_mid_ratio": 1.0, "seed": 40 + i // 2, "config": {}}
+        for i, r in enumerate(runs[:4])
+    ]  # fmt: skip
+    return runs + again + failed + lonely + undefined + old
+
+
+def test_cells_read_a_pair_at_a_time_equal_those_of_the_whole_list() -> None:
+    """The summaries read from a store's iterator (one pair held at a time) are those of the
+    same runs as a list in any order, and match the cells counted by hand."""
+    from bilancio.analysis.summary import summaries
+
+    runs = _mixed_runs()
+    in_order = sorted(runs, key=lambda r: (r["job_num"] is None, r["job_num"] or 0))
+    streamed = summaries("j", iter(in_order))
+    shuffled = list(runs)
+    np.random.default_rng(3).shuffle(shuffled)
+    assert streamed == summaries("j", shuffled)
+    row, cells = streamed
+    # by hand: pairs completed in both regimes with both δ: 4 + 1 (the repeated seed) + 2 + 1
+    # + 2 (bilancio 0.1) = 10 in the job aggregate; the repeated seed counts once in its cell
+    assert row["n_pairs"] == 10
+    by_kappa = {c["kappa"]: c for c in cells}
+    assert sorted(by_kappa) == [0.5, 1.0, 2.0, 3.0]
+    assert by_kappa[1.0]["seeds"] == [1, 2, 3, 4, 7] and by_kappa[1.0]["n"] == 4  # 7: no δ
+    assert by_kappa[0.5]["seeds"] == [1, 2] and by_kappa[0.5]["n"] == 2
+    assert by_kappa[3.0]["n"] == 2 and by_kappa[3.0]["seeds"] == [40, 41]
+    assert by_kappa[1.0]["mean_effect"] == pytest.approx((0.1 + 0.0 + 0.5 - 0.1) / 4)
+
+
+def test_runs_out_of_order_from_an_iterator_are_refused() -> None:
+    from bilancio.analysis.cells import iter_pairs
+
+    runs = _runs({(1.0, 1.0): [(0.5, 0.4), (0.6, 0.6)]})
+    with pytest.raises(ValueError, match="order of their job numbers"):
+        list(iter_pairs(iter(runs[2:] + runs[:2])))
+
+
+def test_summaries_of_a_large_job_take_memory_that_does_not_grow_with_it(tmp_path) -> None:
+    """write_summaries reads a grid job's runs a page at a time and keeps a few floats per pair
+    (its δ and trade metrics), not the runs: at 1,500 and 6,000 pairs of one cell, the peak
+    memory Python allocates differs by far less than the runs' own size. Reading every run at
+    once (as before) took about 5 KB a pair; the test allows 1 KB."""
+    import tracemalloc
+
+    from bilancio.analysis.summary import write_summaries
+    from bilancio.rows import JobRecord, MetricsRecord, RunRecord, run_id
+    from bilancio.storage.sqlite import SQLiteStore
+
+    def peak(pairs: int) -> int:
+        store = SQLiteStore(tmp_path / f"{pairs}.db")
+        store.create_job(
+            JobRecord(
+                job_id="big", sweep_type="grid", n_agents=100, maturity_days=10, kappas=[1.0],
+                concentrations=[1.0], mus=[0.5], outside_mid_ratios=[1.0], seeds=[],
+                total_runs=2 * pairs, overrides=[], code_version="t", config={"kappa": 1.0},
+            )
+        )  # fmt: skip
+        raw = {m: 1.0 for m in TRADE_METRICS}
+        runs, metrics = [], []
+        for num in range(pairs):
+            for regime, delta in (("passive", 0.5 + num % 7 / 100), ("active", 0.4)):
+                runs.append(
+                    RunRecord(
+                        run_id=run_id("big", num, regime), job_id="big", job_num=num,
+                        regime=regime, status="completed", kappa=1.0, concentration=1.0,
+                        mu=0.5, outside_mid_ratio=1.0, seed=num,
+                        config={"kappa": 1.0, "seed": num, "job": {"num": num, "id": "big"}},
+                        config_hash="h",
+                    )
+                )  # fmt: skip
+                metrics.append(
+                    MetricsRecord(
+                        run_id=run_id("big", num, regime), job_id="big", delta_total=delta,
+                        phi_total=1 - delta, n_defaults=1, n_clears=1, time_to_stability=1,
+                        trading_effect=0.1, total_trades=1, total_trade_volume=1.0,
+                        raw_metrics={**raw, "delta_total": delta, "delta_ring": delta},
+                    )
+                )  # fmt: skip
+        store.save_runs(runs, metrics)
+        del runs, metrics
+        write_summaries(store, "big")  # scipy and the first reads, outside the measurement
+        tracemalloc.start()
+        try:
+            result = write_summaries(store, "big")
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            assert result["row"]["n_pairs"] == pairs
+            store.close()
+
+    small, large = peak(1_500), peak(6_000)
+    assert (large - small) / 4_500 < 1024, (small, large)

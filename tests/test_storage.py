@@ -176,6 +176,29 @@ def test_runs_metrics_and_reads(store) -> None:
     ]
 
 
+def test_runs_read_a_part_at_a_time_are_the_runs_read_at_once(store, monkeypatch) -> None:
+    """iter_job_runs (what the summaries read) gives job_runs' rows in job_runs' order, across
+    several pages (made small here), with runs that have no job number (bilancio 0.1's)."""
+    import bilancio.storage.postgres as postgres
+    import bilancio.storage.sqlite as sqlite
+
+    monkeypatch.setattr(sqlite, "PAGE_ROWS", 3)
+    monkeypatch.setattr(postgres, "PAGE_PAIRS", 2)
+    store.create_job(_job())
+    for num in (0, 1, 2, 3, 4, 6):
+        _save_pair(store, "job-1", num, 0.5, 0.25 + num / 100)
+    store.save_runs(
+        [_run("job-1", 99, r, job_num=None, config={"kappa": 3.0}) for r in ("passive",)],
+        [],
+    )
+    store.create_job(_job("job-2"))
+    _save_pair(store, "job-2", 0, 0.5, 0.5)  # another job's runs are not read
+    whole = store.job_runs("job-1")
+    assert len(whole) == 13
+    assert list(store.iter_job_runs("job-1")) == whole
+    assert list(store.iter_job_runs("nosuch")) == []
+
+
 def test_job_metrics_upsert(store) -> None:
     store.create_job(_job())
     row = {

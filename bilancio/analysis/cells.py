@@ -16,7 +16,8 @@ import json
 import math
 import statistics
 import warnings
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,7 @@ class _Cells:
         for column in PARAM_COLUMNS:  # bilancio 0.1's runs have them as columns only
             if column not in given and run.get(column) is not None:
                 given[column] = float(run[column])
-        memo = json.dumps(given, sort_keys=True, default=str)
+        memo = repr(given)  # types told apart (1, 1.0, True); another key order: a new entry
         if memo not in self._known:
             try:  # the defaults of keys an older config lacks
                 params = ModelParams(**given).to_dict()
@@ -100,34 +101,62 @@ def _metrics(run: dict[str, Any]) -> dict[str, Any]:
 
 def pairs_of(runs: Iterable[dict[str, Any]]) -> list[Pair]:
     """The completed pairs (both regimes completed) of a store's ``job_runs`` rows."""
+    return list(iter_pairs(runs))
+
+
+def iter_pairs(runs: Iterable[dict[str, Any]]) -> Iterator[Pair]:
+    """The completed pairs of ``job_runs`` rows, one at a time, in the order of their pair keys.
+
+    A list is put in that order first. Rows from an iterator must come as every store's
+    ``job_runs`` and ``iter_job_runs`` give them, by job number; then only the pair being read
+    is held, so a job of any size is summarised in memory that does not grow with it. Runs
+    without a job number (bilancio 0.1's) are held to the end and come last, as their keys
+    sort."""
     from bilancio.report import pair_key
 
-    by_pair: dict[tuple, dict[str, dict[str, Any]]] = {}
-    for run in runs:
-        if run.get("status") == "completed":
-            by_pair.setdefault(pair_key(run), {})[run["regime"]] = run
+    if isinstance(runs, Sequence):
+        runs = sorted(runs, key=pair_key)
     cells = _Cells()
-    pairs = []
-    for found in sorted(by_pair):
-        both = by_pair[found]
-        if "passive" not in both or "active" not in both:
+    held: dict[tuple, dict[str, dict[str, Any]]] = {}  # runs without a job number
+    current: tuple | None = None  # the pair being read (a job number's key)
+    found: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        if run.get("status") != "completed":
             continue
-        passive = both["passive"]
-        key, params = cells.of(passive)
-        seed = passive.get("seed")
-        if seed is None:
-            seed = (passive.get("config") or {}).get("seed", 0)
-        pairs.append(
-            Pair(
-                passive.get("job_num"),
-                int(seed),
-                key,
-                params,
-                _metrics(passive),
-                _metrics(both["active"]),
-            )
-        )
-    return pairs
+        key = pair_key(run)
+        if key[0] != 0:
+            held.setdefault(key, {})[run["regime"]] = run
+            continue
+        if key != current:
+            if current is not None:
+                if key < current:
+                    raise ValueError("iter_pairs: runs must come in the order of their job numbers")
+                pair = _pair(found, cells)
+                if pair is not None:
+                    yield pair
+            current, found = key, {}
+        found[run["regime"]] = run
+    pair = _pair(found, cells)
+    if pair is not None:
+        yield pair
+    for key in sorted(held):
+        pair = _pair(held[key], cells)
+        if pair is not None:
+            yield pair
+
+
+def _pair(both: dict[str, dict[str, Any]], cells: _Cells) -> Pair | None:
+    """The pair of a key's completed runs; None unless both regimes completed."""
+    if "passive" not in both or "active" not in both:
+        return None
+    passive = both["passive"]
+    key, params = cells.of(passive)
+    seed = passive.get("seed")
+    if seed is None:
+        seed = (passive.get("config") or {}).get("seed", 0)
+    return Pair(
+        passive.get("job_num"), int(seed), key, params, _metrics(passive), _metrics(both["active"])
+    )
 
 
 def effect_statistics(effects: Sequence[float]) -> dict[str, Any]:
@@ -196,41 +225,90 @@ def _sort_key(params: dict[str, Any]) -> tuple:
 def cell_rows(job_id: str, runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One ``cell_metrics`` row per cell of the job's completed pairs, ordered by the cells'
     parameter values."""
-    return cells_of_pairs(job_id, pairs_of(runs))
+    return cells_of_pairs(job_id, iter_pairs(runs))
 
 
-def cells_of_pairs(job_id: str, found: Iterable[Pair]) -> list[dict[str, Any]]:
-    """:func:`cell_rows` of pairs already made by :func:`pairs_of`."""
-    groups: dict[str, dict[int, Pair]] = {}
-    for pair in found:
-        # a cell's replicates are its seeds: a pair that repeats a seed of the cell is the same
-        # simulation again (a Saltelli sample's duplicated points, a swept non-model key) and
-        # counts once, or its statistics would count one scenario as two replicates
-        groups.setdefault(pair.cell_key, {}).setdefault(pair.seed, pair)
-    rows = []
-    for key, by_seed in groups.items():
-        pairs = list(by_seed.values())
-        params = pairs[0].params
-        usable = [p for p in pairs if p.effect is not None]
+class _Cell:
+    """What a cell's row needs of its pairs, as float arrays (8 bytes a value): a cell of any
+    number of pairs is summarised without holding the pairs."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.seeds: set[int] = set()
+        self.effects = array("d")  # of the pairs whose two δ are defined ("usable")
+        self.delta = (array("d"), array("d"))  # passive, active δ of the usable pairs
+        self.ring = (array("d"), array("d"))  # passive, active delta_ring where present
+        self.trades = {m: array("d") for m in TRADE_METRICS}  # the active run's, where present
+
+    def add(self, pair: Pair) -> None:
+        if pair.seed in self.seeds:
+            # a pair that repeats a seed of the cell is the same simulation again (a Saltelli
+            # sample's duplicated points, a swept non-model key) and counts once, or the
+            # statistics would count one scenario as two replicates
+            return
+        self.seeds.add(pair.seed)
+        effect = pair.effect
+        if effect is not None:
+            self.effects.append(effect)
+            self.delta[0].append(float(pair.passive["delta_total"]))
+            self.delta[1].append(float(pair.active["delta_total"]))
+        for values, metrics in zip(self.ring, (pair.passive, pair.active), strict=True):
+            _append(values, metrics.get("delta_ring"))
+        for metric, values in self.trades.items():
+            _append(values, pair.active.get(metric))
+
+    def row(self, job_id: str, key: str) -> dict[str, Any]:
+        params = self.params
         row: dict[str, Any] = {
             "cell_id": f"{job_id}-{key}",
             "job_id": job_id,
             "cell_key": key,
             "params": params,
             **{c: params.get(c) for c in PARAM_COLUMNS},
-            "seeds": sorted({p.seed for p in pairs}),
-            "n_pairs": len(pairs),
+            "seeds": sorted(self.seeds),
+            "n_pairs": len(self.seeds),
         }
-        row.update(effect_statistics([p.effect for p in usable]))  # type: ignore[misc]
-        row["mean_delta_passive"] = _mean(p.passive["delta_total"] for p in usable)
-        row["mean_delta_active"] = _mean(p.active["delta_total"] for p in usable)
-        row["mean_delta_ring_passive"] = _mean(p.passive.get("delta_ring") for p in pairs)
-        row["mean_delta_ring_active"] = _mean(p.active.get("delta_ring") for p in pairs)
-        for metric in TRADE_METRICS:
-            row[f"mean_{metric}"] = _mean(p.active.get(metric) for p in pairs)
-        rows.append(row)
-    rows.sort(key=lambda r: _sort_key(r["params"]))
-    return rows
+        row.update(effect_statistics(self.effects.tolist()))
+        row["mean_delta_passive"] = _mean(self.delta[0])
+        row["mean_delta_active"] = _mean(self.delta[1])
+        row["mean_delta_ring_passive"] = _mean(self.ring[0])
+        row["mean_delta_ring_active"] = _mean(self.ring[1])
+        for metric, values in self.trades.items():
+            row[f"mean_{metric}"] = _mean(values)
+        return row
+
+
+def _append(values: array, value: Any) -> None:
+    if value is not None:
+        values.append(float(value))
+
+
+class CellStatistics:
+    """The ``cell_metrics`` rows of pairs added one at a time (see :class:`_Cell`)."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self._cells: dict[str, _Cell] = {}
+
+    def add(self, pair: Pair) -> None:
+        cell = self._cells.get(pair.cell_key)
+        if cell is None:
+            cell = self._cells[pair.cell_key] = _Cell(pair.params)
+        cell.add(pair)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per cell, ordered by the cells' parameter values."""
+        rows = [cell.row(self.job_id, key) for key, cell in self._cells.items()]
+        rows.sort(key=lambda r: _sort_key(r["params"]))
+        return rows
+
+
+def cells_of_pairs(job_id: str, found: Iterable[Pair]) -> list[dict[str, Any]]:
+    """:func:`cell_rows` of pairs already made by :func:`pairs_of` (or :func:`iter_pairs`)."""
+    cells = CellStatistics(job_id)
+    for pair in found:
+        cells.add(pair)
+    return cells.rows()
 
 
 def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -244,6 +322,7 @@ def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 _ORDER = {name: i for i, name in enumerate(_flat(ModelParams().to_dict()))}
+_SORTED: dict[tuple[str, ...], list[str]] = {}  # a set of keys as given → in the fields' order
 
 
 def flatten(params: dict[str, Any]) -> dict[str, Any]:
@@ -251,7 +330,13 @@ def flatten(params: dict[str, Any]) -> dict[str, Any]:
     ModelParams' fields whatever order the store gave the keys in (PostgreSQL's JSONB sorts
     them by length); keys it does not know come last, by name."""
     flat = _flat(params)
-    return {k: flat[k] for k in sorted(flat, key=lambda k: (_ORDER.get(k, len(_ORDER)), k))}
+    given = tuple(flat)
+    order = _SORTED.get(given)
+    if order is None:
+        order = sorted(given, key=lambda k: (_ORDER.get(k, len(_ORDER)), k))
+        if len(_SORTED) < 1000:  # the key sets of a few versions' configs
+            _SORTED[given] = order
+    return {k: flat[k] for k in order}
 
 
 def swept_parameters(cells: Sequence[dict[str, Any]]) -> list[str]:
@@ -261,7 +346,17 @@ def swept_parameters(cells: Sequence[dict[str, Any]]) -> list[str]:
     if not flats:
         return []
     names = list(flats[0])
-    return [k for k in names if len({json.dumps(f.get(k)) for f in flats}) > 1]
+    return [k for k in names if len({_as_stored(f.get(k)) for f in flats}) > 1]
+
+
+def _as_stored(value: Any) -> Any:
+    """A value told apart as its JSON is (1, 1.0 and true differ; equal lists are equal)."""
+    kind = type(value)
+    if kind is float:
+        return (kind, repr(value))  # as json.dumps: -0.0 is not 0.0, NaN is NaN
+    if kind in (str, int, bool) or value is None:
+        return (kind, value)
+    return json.dumps(value, sort_keys=True)
 
 
 def fixed_parameters(cells: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -4,21 +4,21 @@ and ``cell_metrics`` (one row per cell). The Hydra callback and Modal's
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from bilancio.analysis.cells import cell_rows, cells_of_pairs, pairs_of
-from bilancio.sweep.aggregate import PairDeltas, aggregate
+from bilancio.analysis.cells import CellStatistics, cell_rows, iter_pairs, pairs_of
+from bilancio.sweep.aggregate import Aggregate
 
 
-def summaries(job_id: str, runs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict]]:
-    """(the job_metrics row, the cell_metrics rows) of a job's ``job_runs`` rows, its runs
-    paired once for both."""
-    pairs = pairs_of(runs)
-    deltas = [
-        PairDeltas(_num(p.passive.get("delta_total")), _num(p.active.get("delta_total")))
-        for p in pairs
-    ]
-    return aggregate(deltas), cells_of_pairs(job_id, pairs)
+def summaries(job_id: str, runs: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], list[dict]]:
+    """(the job_metrics row, the cell_metrics rows) of a job's ``job_runs`` rows (a list, or
+    a store's ``iter_job_runs``: then the runs are read once, a pair at a time)."""
+    total, cells = Aggregate(), CellStatistics(job_id)
+    for pair in iter_pairs(runs):
+        total.add(_num(pair.passive.get("delta_total")), _num(pair.active.get("delta_total")))
+        cells.add(pair)
+    return total.row(), cells.rows()
 
 
 def _num(value: Any) -> float | None:
@@ -29,17 +29,32 @@ def write_summaries(
     store: Any, job_id: str, raw_summary: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Read every run of the job once, write job_metrics, then cell_metrics; return
-    ``{"row", "cells", "runs"}``."""
-    runs = store.job_runs(job_id)
-    row, cells = summaries(job_id, runs)
-    design = design_summaries(store.get_job(job_id), runs)
+    ``{"row", "cells"}``. A grid's runs are read a page at a time (``iter_job_runs``), so the
+    memory this takes does not grow with the job; a design job's answers need all its runs
+    at once."""
+    job = store.get_job(job_id)
+    if _needs_runs(job):
+        runs = store.job_runs(job_id)
+        row, cells = summaries(job_id, runs)
+        design = design_summaries(job, runs)
+    else:
+        row, cells = summaries(job_id, store.iter_job_runs(job_id))
+        design = {}
     if design:
         raw_summary = {**(raw_summary or {}), **design}
     if raw_summary is not None:
         row["raw_summary"] = raw_summary
     store.save_job_metrics(job_id, row)
     store.save_cell_metrics(job_id, cells)
-    return {"row": row, "cells": cells, "runs": runs}
+    return {"row": row, "cells": cells}
+
+
+def _needs_runs(job: dict[str, Any]) -> bool:
+    """Whether :func:`design_summaries` has anything to compute for ``job``."""
+    from bilancio.analysis.frontier import frontier_of
+    from bilancio.analysis.sensitivity import saltelli_of
+
+    return frontier_of(job) is not None or saltelli_of(job) is not None
 
 
 def job_cells(

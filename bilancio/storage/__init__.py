@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from bilancio.errors import StoreError  # noqa: E402  (defined below the stores and extras)
@@ -94,6 +94,11 @@ class Store(Protocol):
 
     def job_runs(self, job_id: str, first_pairs: int | None = None) -> list[dict[str, Any]]:
         """Runs of the job joined with their metrics, by job number and regime."""
+        ...
+
+    def iter_job_runs(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """:meth:`job_runs` read a part at a time, for a reader that needs one pair at a time:
+        its memory does not grow with the job."""
         ...
 
     def run_counts(self, job_id: str) -> dict[str, int]:

@@ -38,6 +38,7 @@ from bilancio.rows import (
     RunRecord,
     TradeRow,
     as_row,
+    full_configs,
     now_iso,
     with_full_configs,
 )
@@ -62,6 +63,7 @@ FIRST_DELAY = 0.1  # seconds before the first retry; doubled after each one
 NOTE_EVERY = 5.0  # seconds between two "not answering" notes on stderr
 OPEN_ATTEMPTS = 2  # tries of the first connection of a store
 URGENT_S = 5.0  # a stopping sweep's last writes wait no longer than this
+PAGE_PAIRS = 5000  # job numbers read at a time by iter_job_runs
 
 
 def worst_case_wait(timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES) -> float:
@@ -528,6 +530,26 @@ class PostgresStore:
             (job_id,),
         )
         return with_full_configs(runs, self._job_config)
+
+    def iter_job_runs(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """:meth:`job_runs` a page of PAGE_PAIRS job numbers at a time (each page one query,
+        retried like any other), then the runs without a job number (bilancio 0.1's)."""
+        top = self._query("SELECT MAX(job_num) AS top FROM runs WHERE job_id = %s", (job_id,))
+        last = top[0]["top"] if top else None
+        pages: list[tuple[str, tuple[Any, ...]]] = [
+            ("r.job_num >= %s AND r.job_num < %s", (job_id, low, low + PAGE_PAIRS))
+            for low in range(0, -1 if last is None else last + 1, PAGE_PAIRS)
+        ]
+        pages.append(("r.job_num IS NULL", (job_id,)))
+        for where, params in pages:
+            runs = self._query(
+                "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, "
+                "m.time_to_stability, m.trading_effect, m.total_trades, m.total_trade_volume, "
+                "m.raw_metrics FROM runs r LEFT JOIN metrics m ON m.run_id = r.run_id "
+                f"WHERE r.job_id = %s AND {where} ORDER BY r.job_num, r.regime DESC",
+                params,
+            )
+            yield from full_configs(runs, self._job_config)
 
     def run_counts(self, job_id: str) -> dict[str, int]:
         rows = self._query(

@@ -24,6 +24,7 @@ from bilancio.rows import (
     RunRecord,
     TradeRow,
     as_row,
+    full_configs,
     now_iso,
     with_full_configs,
 )
@@ -191,10 +192,10 @@ class SQLiteStore:
         outcomes: Sequence[AgentOutcomeRow] = (),
     ) -> None:
         with self._write() as db:
-            for run in runs:
-                _upsert(db, "runs", _encode("runs", as_row(run)), key="run_id")
-            for m in metrics:
-                _upsert(db, "metrics", _encode("metrics", as_row(m)), key="run_id")
+            _upsert_many(db, "runs", [_encode("runs", as_row(r)) for r in runs], key="run_id")
+            _upsert_many(
+                db, "metrics", [_encode("metrics", as_row(m)) for m in metrics], key="run_id"
+            )
             _upsert_many(db, "trades", [as_row(t) for t in trades], key="trade_id")
             _upsert_many(db, "agent_outcomes", [as_row(o) for o in outcomes], key="outcome_id")
 
@@ -207,8 +208,8 @@ class SQLiteStore:
     @_guarded
     def save_cell_metrics(self, job_id: str, rows: Sequence[dict[str, Any]]) -> None:
         with self._write() as db:
-            for row in rows:
-                _upsert(db, "cell_metrics", _encode("cell_metrics", dict(row)), key="cell_id")
+            encoded = [_encode("cell_metrics", dict(row)) for row in rows]
+            _upsert_many(db, "cell_metrics", encoded, key="cell_id")
 
     @_guarded
     def set_reused(self, job_id: str, count: int) -> None:
@@ -293,13 +294,20 @@ class SQLiteStore:
             f"WHERE r.job_id = ?{limit} ORDER BY r.job_num, r.regime DESC",
             (job_id,),
         )
-        out = []
-        for r in rows:
-            row = _decode("runs", dict(r))
-            if row.get("raw_metrics") is not None:
-                row["raw_metrics"] = json.loads(row["raw_metrics"])
-            out.append(row)
-        return with_full_configs(out, self._job_config)
+        return with_full_configs([_decoded_run(r) for r in rows], self._job_config)
+
+    def iter_job_runs(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """One query, its rows fetched ``PAGE_ROWS`` at a time."""
+        try:
+            rows = self._db.execute(
+                f"{RUNS_WITH_METRICS} LEFT JOIN metrics m ON m.run_id = r.run_id "
+                "WHERE r.job_id = ? ORDER BY r.job_num, r.regime DESC",
+                (job_id,),
+            )
+            while page := rows.fetchmany(PAGE_ROWS):
+                yield from full_configs(map(_decoded_run, page), self._job_config)
+        except sqlite3.Error as err:
+            raise StoreError(sdb.explain(self.path, err, self.busy_timeout)) from None
 
     @_guarded
     def job_cells(self, job_id: str) -> list[dict[str, Any]]:
@@ -367,6 +375,17 @@ RUNS_WITH_METRICS = (
 )
 
 
+PAGE_ROWS = 2000  # rows fetched at a time by iter_job_runs
+
+
+def _decoded_run(found: sqlite3.Row) -> dict[str, Any]:
+    """A row of RUNS_WITH_METRICS as a run with its metrics (JSON columns decoded)."""
+    row = _decode("runs", dict(found))
+    if row.get("raw_metrics") is not None:
+        row["raw_metrics"] = json.loads(row["raw_metrics"])
+    return row
+
+
 def _encode(table: str, row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for column in JSON_COLUMNS[table]:
@@ -407,16 +426,20 @@ def _upsert(db: sqlite3.Connection, table: str, row: dict[str, Any], key: str) -
 
 
 def _upsert_many(db: sqlite3.Connection, table: str, rows: list[dict[str, Any]], key: str) -> None:
-    """:func:`_upsert` for many rows of the same columns, in one prepared statement."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in (key, "created_at"))
-    db.executemany(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT({key}) DO UPDATE SET {updates}",
-        [tuple(r[c] for c in columns) for r in rows],
-    )
+    """:func:`_upsert` for many rows, one prepared statement per set of columns (in order)."""
+    start = 0
+    while start < len(rows):
+        columns = tuple(rows[start])
+        end = start + 1
+        while end < len(rows) and tuple(rows[end]) == columns:
+            end += 1
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in (key, "created_at"))
+        db.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT({key}) DO UPDATE SET {updates}",
+            [tuple(r.values()) for r in rows[start:end]],
+        )
+        start = end
 
 
 def _run_counts(db: sqlite3.Connection, job_id: str) -> dict[str, int]:

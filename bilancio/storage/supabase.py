@@ -514,6 +514,10 @@ class SupabaseStore:
                 run[column] = m.get(column)
         return with_full_configs(runs, self._job_config)
 
+    def iter_job_runs(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """The whole :meth:`job_runs` (read in PostgREST's pages, then joined in memory)."""
+        return iter(self.job_runs(job_id))
+
     def job_deltas(self, job_id: str) -> list[dict[str, Any]]:
         runs = self._select("runs", "run_id,job_num,regime,status", {"job_id": job_id})
         deltas = {
