@@ -68,13 +68,22 @@ def _parts(value: str) -> set[str]:
 
 
 def known_secrets() -> list[str]:
-    """Every known secret value, longest first (so a URL goes before its password)."""
+    """Every known secret value, longest first (so a URL goes before its password). Worked
+    out again whenever a secret was registered or a secret variable of the environment
+    changed (a sweep asks for it several times a pair)."""
+    key = (id(_registered), len(_registered), tuple(os.environ.get(n) for n in SECRET_ENV))
+    if _known[0] == key:
+        return list(_known[1])
     found = set(_registered)
-    for name in SECRET_ENV:
-        value = os.environ.get(name)
+    for value in key[2]:
         if value:
             found.update(_parts(value))
-    return sorted(found, key=len, reverse=True)
+    secrets = sorted(found, key=len, reverse=True)
+    _known[:] = [key, tuple(secrets)]
+    return secrets
+
+
+_known: list[Any] = [None, ()]  # (what known_secrets was worked out from, its answer)
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:

@@ -240,6 +240,29 @@ def test_int_float_and_bool_are_different_values() -> None:
     assert [type(v) for v in diff["set"].values()] == [float, bool, int]
 
 
+def test_a_section_is_compared_again_when_it_changes_in_place_or_a_secret_appears(
+    monkeypatch,
+) -> None:
+    """Each section's difference is remembered by the section object (the jobs of a sweep
+    share them); a section edited in place, even from 1 to 1.0, and a secret that became known
+    since (a new environment variable) give a new difference."""
+    from bilancio.sweep.records import JobBase, config_difference
+
+    base = JobBase.of({"market": {"horizon": 10, "note": "x"}, "kappa": 1.0})
+    market = {"horizon": 10, "note": "x"}
+    config = {"market": market, "kappa": 1.0}
+    assert config_difference(base, config)["set"] == {}
+    market["horizon"] = 10.0
+    assert config_difference(base, config)["set"] == {"market.horizon": 10.0}
+    market["horizon"] = 10
+    market["note"] = "postgresql://u:pw-not-yet-known@h/db"
+    assert config_difference(base, config)["set"] == {"market.note": "postgresql://u:***@h/db"}
+    market["note"] = "token pw-not-yet-known"
+    assert "pw-not-yet-known" in str(config_difference(base, config))
+    monkeypatch.setenv("BILANCIO_DATABASE_URL", "postgresql://u:pw-not-yet-known@h/db")
+    assert "pw-not-yet-known" not in str(config_difference(base, config))
+
+
 def test_a_full_config_is_read_as_it_is_and_a_changed_base_is_refused() -> None:
     from bilancio.rows import ConfigBaseChanged, full_config
     from bilancio.sweep.records import JobBase, config_difference

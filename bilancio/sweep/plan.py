@@ -113,7 +113,7 @@ class SweepPlan:
             with _job_hydra_config(hydra, self._master, num, self.overrides_of(num)):
                 config = _resolved_with(typed, values)
         else:
-            config = _copy(base)
+            config = dict(base)  # the sections no value changes are shared, never edited
             for key, value in values:
                 memo = (structural, key, repr(value))
                 if memo not in self._checked:
@@ -595,11 +595,13 @@ def _copy(node: Any) -> Any:
 
 
 def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``dotted`` in ``config``, copying the sections on its path rather than editing
+    them: a job's config shares every section it does not change with the plan's base."""
     *parents, leaf = dotted.split(".")
     node = config
     for p in parents:
-        node = node[p]
-    node[leaf] = copy.deepcopy(value)
+        node[p] = node = dict(node[p])
+    node[leaf] = _copy(value)
 
 
 def _validate(config: dict[str, Any], overrides: tuple[str, ...]) -> ModelParams:

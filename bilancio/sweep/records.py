@@ -33,6 +33,9 @@ from bilancio.rows import (
 
 def normalise(value: Any) -> Any:
     """Canonical values: floats to 12 significant digits, so that 0.1 + 0.2 and 0.3 agree."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # the common leaves, fast
+        return value
     if isinstance(value, float):
         if value.is_integer() and math.isfinite(value):
             return int(value)
@@ -55,19 +58,32 @@ def config_hash(params: ModelParams) -> str:
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_NESTED_CANONICAL: dict[int, tuple[Any, Any]] = {}  # id → (frozen parameter object, canonical)
 
 
 def _canonical(value: Any) -> Any:
     """``normalise(dataclasses.asdict(value))`` without asdict's deep copy of every value (the
-    hash of each job was a large part of planning a sweep)."""
+    hash of each job was a large part of planning a sweep). The nested parameter objects
+    (frozen, and shared by the jobs of a sweep: ModelParams makes one per distinct market)
+    are worked out once each."""
     kind = type(value)
     if kind is float:
         return normalise(value)
     if hasattr(kind, "__dataclass_fields__"):
+        nested = kind is not ModelParams and kind.__dataclass_params__.frozen
+        if nested:
+            known = _NESTED_CANONICAL.get(id(value))
+            if known is not None and known[0] is value:
+                return known[1]
         names = _FIELD_NAMES.get(kind)
         if names is None:
             names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
-        return {name: _canonical(getattr(value, name)) for name in names}
+        out = {name: _canonical(getattr(value, name)) for name in names}
+        if nested:
+            if len(_NESTED_CANONICAL) >= 256:
+                _NESTED_CANONICAL.clear()
+            _NESTED_CANONICAL[id(value)] = (value, out)  # kept, so the id stays its own
+        return out
     if isinstance(value, dict):
         return {k: _canonical(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -248,6 +264,13 @@ class JobBase:
     config: dict[str, Any]  # as read back from the store
     digest: str = ""
     flat: dict[str, Any] = field(default_factory=dict)
+    # a section's difference, by the section object (the jobs of a sweep share the sections
+    # their values do not change: SweepPlan.spec), kept with a copy of its content and the
+    # secrets known then, so that a section edited in place is compared again
+    sections: dict[tuple[str, int], tuple[Any, Any, tuple[str, ...], _Part]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    tops: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, stored: Any) -> JobBase | None:
@@ -255,40 +278,107 @@ class JobBase:
         flat = _flat(stored) if isinstance(stored, dict) else None
         return None if flat is None else cls(stored, config_digest(stored), flat)
 
+    def under(self, top: str) -> list[str]:
+        """The flat keys of the top-level key ``top``."""
+        if not self.tops and self.flat:
+            for key in self.flat:
+                self.tops.setdefault(key.split(".", 1)[0], []).append(key)
+        return self.tops.get(top, [])
+
 
 _SECRET_PATHS = {f"{section}.{key}" for section, keys in SECRET_KEYS.items() for key in keys}
+_Part = tuple[dict[str, Any], list[str]]  # a section's changed keys and its unset keys
+_SECTIONS_KEPT = 64  # sections remembered per job base
 
 
 def config_difference(base: JobBase, config: dict[str, Any]) -> dict[str, Any]:
     """What a run stores instead of its full public config: only the keys whose public value
     differs from the job's stored config (``bilancio.rows.full_config`` puts it back together).
     Falls back to the full public config where a key has a dot in it."""
-    flat = _flat(config)
-    if flat is None:
-        return public_config(config)
-    secrets = None
+    secrets = tuple(known_secrets())
     changed: dict[str, Any] = {}
-    for key, value in flat.items():
+    unset: list[str] = []
+    known = base.flat
+    for top, value in config.items():
+        if not isinstance(top, str) or "." in top:
+            return public_config(config)
+        if isinstance(value, dict) and value:
+            part = _section_difference(base, top, value, secrets)
+            if part is None:
+                return public_config(config)
+            changed.update(part[0])
+            unset.extend(part[1])
+            continue
+        # a leaf at the top (most model parameters): compared here, as _section_difference would
+        if top not in _SECRET_PATHS and not (top in known and _same(known[top], value)):
+            if top in SECRET_SETTINGS:
+                value = None if value is None else "<redacted>"
+            elif isinstance(value, str | list | tuple | dict):
+                value = scrub(value, top, list(secrets))
+            if top not in known or not _same(known[top], value):
+                changed[top] = value
+        unset.extend(k for k in base.under(top) if k != top and k not in _SECRET_PATHS)
+    base.under("")  # (grouped once)
+    for top in base.tops.keys() - config.keys():
+        unset.extend(k for k in base.under(top) if k not in _SECRET_PATHS)
+    return {DIFF_MARK: base.digest, "set": changed, "unset": sorted(unset)}
+
+
+def _section_difference(
+    base: JobBase, top: str, value: Any, secrets: tuple[str, ...]
+) -> _Part | None:
+    """:func:`config_difference` of the top-level section ``top`` (a dict) alone, worked out
+    once per section object, content and the secrets known then."""
+    memo = (top, id(value))
+    known = base.sections.get(memo)
+    if known is not None and known[0] is value and known[2] == secrets and _alike(known[1], value):
+        return known[3]
+    flat = _flat({top: value})
+    if flat is None:
+        return None
+    changed: dict[str, Any] = {}
+    for key, item in flat.items():
         if key in _SECRET_PATHS:
             continue  # never stored (public_config drops it)
-        if key in base.flat and _same(base.flat[key], value):
+        if key in base.flat and _same(base.flat[key], item):
             continue
         if key in SECRET_SETTINGS:
-            value = None if value is None else "<redacted>"
-        elif isinstance(value, str | list | tuple | dict):
-            if secrets is None:
-                secrets = known_secrets()
-            value = scrub(value, key, secrets)
-        if key not in base.flat or not _same(base.flat[key], value):
-            changed[key] = value
-    unset = sorted(
+            item = None if item is None else "<redacted>"
+        elif isinstance(item, str | list | tuple | dict):
+            item = scrub(item, key, list(secrets))
+        if key not in base.flat or not _same(base.flat[key], item):
+            changed[key] = item
+    unset = [
         k
-        for k in base.flat
+        for k in base.under(top)
         if k not in flat
         and k not in _SECRET_PATHS
         and not any(c.startswith(f"{k}.") for c in changed)  # replaced by a dict's keys
-    )
-    return {DIFF_MARK: base.digest, "set": changed, "unset": unset}
+    ]
+    part = (changed, unset)
+    if len(base.sections) >= _SECTIONS_KEPT:
+        base.sections.clear()
+    base.sections[memo] = (value, _copy_plain(value), secrets, part)  # the object kept alive
+    return part
+
+
+def _copy_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_plain(v) for v in value]
+    return value
+
+
+def _alike(a: Any, b: Any) -> bool:
+    """Equal with the same types throughout (1, 1.0 and True differ, as stored JSON)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(_alike(v, b[k]) for k, v in a.items())
+    if type(a) is list:
+        return len(a) == len(b) and all(_alike(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
 
 
 def _same(a: Any, b: Any) -> bool:

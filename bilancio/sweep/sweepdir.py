@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from bilancio.redaction import redact_override, scrub
+from bilancio.redaction import known_secrets, redact_override, scrub
 from bilancio.sweep.records import public_config
 
 MARKER = "bilancio_job.json"
@@ -167,18 +167,19 @@ def write_job_overrides(
     overrides.yaml``, or with ``one_file`` a line ``{"num", "subdir", "overrides"}`` appended to
     ``<sweep dir>/jobs.jsonl`` (a folder per job costs about 12 KB of disk, a line about 60
     bytes). Each job's resolved config is stored with its runs, not written again here."""
+    secrets = known_secrets()
     try:
         if one_file:
             with open(folder / RECORDS, "a", encoding="utf-8") as out:
                 for num, subdir, overrides in jobs:
-                    safe = [redact_override(o) for o in overrides]
+                    safe = [redact_override(o, secrets) for o in overrides]
                     line = {"num": num, "subdir": subdir, "overrides": safe}
                     out.write(json.dumps(line, separators=(",", ":")) + "\n")
             return
         for _, subdir, overrides in jobs:
             hydra_dir = folder / subdir / ".hydra"
             hydra_dir.mkdir(parents=True, exist_ok=True)
-            safe = [redact_override(o) for o in overrides]
+            safe = [redact_override(o, secrets) for o in overrides]
             (hydra_dir / "overrides.yaml").write_text(json.dumps(safe) + "\n")
     except SweepDirError:
         raise
