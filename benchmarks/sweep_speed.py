@@ -6,6 +6,7 @@ per job.
 
 Run from the repository root:  uv run python benchmarks/sweep_speed.py [--quick]
                                uv run python benchmarks/sweep_speed.py --overhead [--repeat 3]
+                               uv run python benchmarks/sweep_speed.py --four-hundred [--rounds 3]
 
 Runner overhead per job = (wall time − model time ÷ workers) ÷ jobs, where model time is the
 sum of the runs' execution_time_ms as stored (the pair computations themselves). It includes
@@ -16,7 +17,15 @@ sweep runs in a fresh process with the pair computation replaced by a cached res
 runs once), so what is timed is planning, checking, hashing, building the rows, the database
 writes, the Hydra records and the summaries. It is measured at two sizes; the per-pair overhead
 is the slope between them (start-up and other fixed costs cancel), and each part is shown the
-same way.
+same way. Four cases: small sweeps (400 → 4,000 pairs, a Hydra folder per job) and large ones
+(12,000 → 24,000 pairs, one jobs.jsonl), each with every pair its own cell
+(``kappa=range(…)``, the most cells a sweep can have) and with every pair a seed of one cell
+(``seed=range(…)``, replicates).
+
+``--four-hundred`` times issue 15's 400-pair sweep at n = 100 with the default launcher,
+``bilancio -m kappa=0.5,1,2,4 'seed=range(1,101)'`` (four cells of 100 seeds), end to end in a
+fresh process, for this code and for the baseline revision (default ``d3e80c0``, the last
+commit with the Python model, checked out in a temporary ``git worktree``), interleaved.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -75,10 +85,17 @@ def report(label: str, jobs: int, workers: int, wall: float, model: float, rss: 
     )
 
 
-OVERHEAD_SIZES = (400, 4000)
+OVERHEAD_CASES = (  # (label, axis, small, large)
+    ("small sweeps, a cell per pair", "kappa", 400, 4000),
+    ("small sweeps, one cell of seeds", "seed", 400, 4000),
+    ("large sweeps, a cell per pair", "kappa", 12_000, 24_000),
+    ("large sweeps, one cell of seeds", "seed", 12_000, 24_000),
+)
+BASELINE = "d3e80c0"
+FOUR_HUNDRED = ["-m", "kappa=0.5,1,2,4", "seed=range(1,101)"]
 
 
-def _overhead_child(pairs: int, extra: list[str]) -> None:
+def _overhead_child(pairs: int, axis: str, extra: list[str]) -> None:
     """In a fresh process: one sweep of ``pairs`` pairs with the pair computation cached; print
     the seconds of each part as JSON."""
     import json
@@ -119,7 +136,7 @@ def _overhead_child(pairs: int, extra: list[str]) -> None:
     sys.argv = [
         "bilancio",
         "-m",
-        f"kappa=range(1,{pairs + 1})",
+        f"{axis}=range(1,{pairs + 1})",
         f"storage.path={work / 'bench.db'}",
         f"hydra.sweep.dir={work / 'multirun'}",
         *extra,
@@ -137,41 +154,92 @@ def _overhead_child(pairs: int, extra: list[str]) -> None:
     files = [p for p in (work / "multirun").rglob("*")]
     parts["hydra_bytes"] = sum(p.stat().st_blocks * 512 for p in files)  # on disk, folders too
     parts["hydra_entries"] = len(files)
+    shutil.rmtree(work)
     print(json.dumps(parts))
 
 
 def overhead(repeat: int, extra: list[str]) -> None:
     import json
 
-    small, large = OVERHEAD_SIZES
     print(
         f"sweep overhead per pair, model cached, {' '.join(extra) or 'default launcher'}: "
-        f"slope between {small} and {large} pairs, {repeat} repetition(s)"
+        f"the slope between two sizes, {repeat} repetition(s)"
     )
-    for rep in range(repeat):
-        got = {}
-        for pairs in OVERHEAD_SIZES:
-            cmd = [sys.executable, __file__, "--overhead-child", str(pairs), *extra]
-            out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
-            if out.returncode:
-                raise SystemExit(f"sweep failed: {out.stderr[-2000:]}")
-            got[pairs] = json.loads(out.stdout.strip().splitlines()[-1])
-        keys = [k for k in got[large] if k not in ("hydra_bytes", "hydra_entries", "model")]
-        line = ", ".join(
-            f"{k} {(got[large][k] - got[small].get(k, 0.0)) / (large - small) * 1000:.3f}"
-            for k in keys
-        )
-        hydra = (got[large]["hydra_bytes"] - got[small]["hydra_bytes"]) / (large - small)
-        total = (got[large]["total"] - got[small]["total"]) / (large - small)
-        line += f"; {1 / total:,.0f} pairs/s (wall) with the model free"
-        print(f"  #{rep + 1} ms/pair: {line}; Hydra records {hydra:.0f} B/pair on disk")
-        totals = f"{small} pairs: {got[small]['total']:.2f} s; {large}: {got[large]['total']:.2f} s"
-        print(f"     {totals}")
+    for label, axis, small, large in OVERHEAD_CASES:
+        print(f"{label} ({axis}=range(…), {small:,} → {large:,} pairs):")
+        for rep in range(repeat):
+            got = {}
+            for pairs in (small, large):
+                cmd = [sys.executable, __file__, "--overhead-child", str(pairs), axis, *extra]
+                out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+                if out.returncode:
+                    raise SystemExit(f"sweep failed: {out.stderr[-2000:]}")
+                got[pairs] = json.loads(out.stdout.strip().splitlines()[-1])
+            keys = [k for k in got[large] if k not in ("hydra_bytes", "hydra_entries", "model")]
+            line = ", ".join(
+                f"{k} {(got[large][k] - got[small].get(k, 0.0)) / (large - small) * 1000:.3f}"
+                for k in keys
+            )
+            hydra = (got[large]["hydra_bytes"] - got[small]["hydra_bytes"]) / (large - small)
+            total = (got[large]["total"] - got[small]["total"]) / (large - small)
+            line += f"; {1 / total:,.0f} pairs/s (wall) with the model free"
+            print(f"  #{rep + 1} ms/pair: {line}; Hydra records {hydra:.0f} B/pair on disk")
+            a, b = got[small]["total"], got[large]["total"]
+            print(f"     {small} pairs: {a:.2f} s; {large}: {b:.2f} s", flush=True)
+
+
+def four_hundred(rounds: int, baseline: str) -> None:
+    """Issue 15's 400-pair sweep, end to end, this code against ``baseline``, interleaved."""
+    with tempfile.TemporaryDirectory() as scratch:
+        tree = Path(scratch) / "baseline"
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), baseline],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        try:
+            print(f"bilancio {' '.join(FOUR_HUNDRED)} (n = 100, default launcher), wall seconds")
+            for k in range(rounds):
+                ours = _four_hundred_once(REPO, Path(scratch) / f"ours{k}")
+                theirs = _four_hundred_once(tree, Path(scratch) / f"base{k}")
+                print(
+                    f"  round {k + 1}: this code {ours[0]:.2f} s ({ours[1]} pairs/s/core)   "
+                    f"{baseline} {theirs[0]:.2f} s ({theirs[1]} pairs/s/core)   "
+                    f"×{theirs[0] / ours[0]:.2f}",
+                    flush=True,
+                )
+        finally:
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                check=False, capture_output=True,
+            )  # fmt: skip
+
+
+def _four_hundred_once(source: Path, work: Path) -> tuple[float, int]:
+    """One run of the 400-pair sweep with the code in ``source``, in a fresh process started
+    in an empty folder; (wall seconds, pairs a second per core)."""
+    work.mkdir()
+    start = (
+        "import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = 'bilancio'\n"
+        "import bilancio.cli\n"
+        "assert bilancio.cli.__file__.startswith(sys.path[0]), bilancio.cli.__file__\n"
+        "bilancio.cli.main()\n"
+    )
+    cmd = [sys.executable, "-c", start, str(source), *FOUR_HUNDRED, "n_agents=100"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    tic = time.perf_counter()
+    done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - tic
+    if done.returncode:
+        raise SystemExit(f"the 400-pair sweep failed ({source}): {done.stderr[-2000:]}")
+    with sqlite3.connect(work / "bilancio.db") as con:
+        pairs = con.execute("SELECT COUNT(*) FROM runs WHERE status = 'completed'").fetchone()
+    assert pairs[0] == 800, pairs
+    return wall, round(400 / wall)
 
 
 def main() -> None:
     if sys.argv[1:2] == ["--overhead-child"]:
-        _overhead_child(int(sys.argv[2]), sys.argv[3:])
+        _overhead_child(int(sys.argv[2]), sys.argv[3], sys.argv[4:])
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip the 10,000-job sweep")
@@ -179,9 +247,17 @@ def main() -> None:
         "--overhead", action="store_true", help="the sweep's own cost per pair, model cached"
     )
     parser.add_argument("--repeat", type=int, default=1, help="repetitions of --overhead")
+    parser.add_argument(
+        "--four-hundred", action="store_true", help="the 400-pair sweep against the baseline"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --four-hundred")
+    parser.add_argument("--baseline", default=BASELINE, metavar="REV", help="for --four-hundred")
     args, extra = parser.parse_known_args()
     if args.overhead:
         overhead(args.repeat, extra)
+        return
+    if args.four_hundred:
+        four_hundred(args.rounds, args.baseline)
         return
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
