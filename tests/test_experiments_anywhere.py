@@ -48,6 +48,15 @@ def test_the_top_level_experiments_folder_is_the_shipped_one() -> None:
     ]
 
 
+def test_the_readme_names_every_shipped_experiment() -> None:
+    """The README's list of experiments ("Experiments." under Running sweeps) is complete."""
+    readme = (REPO / "README.md").read_text()
+    listed = readme.split("* **Experiments.**", 1)[1].split("\n* **", 1)[0]
+    shipped = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
+    assert len(shipped) >= 7
+    assert [name for name in shipped if f"`{name}`" not in listed] == []
+
+
 def test_the_readmes_first_command_shows_an_answer(tmp_path: Path) -> None:
     """The README's first command (the quick start) ends with a cell table in which the effect
     and its interval are visible: some cell's interval excludes 0, and μ = 0 has no effect."""

@@ -376,6 +376,7 @@ RUNS_WITH_METRICS = (
 
 
 PAGE_ROWS = 2000  # rows fetched at a time by iter_job_runs
+_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(..., sort_keys=True), made once
 
 
 def _decoded_run(found: sqlite3.Row) -> dict[str, Any]:
@@ -390,7 +391,7 @@ def _encode(table: str, row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for column in JSON_COLUMNS[table]:
         if column in out and out[column] is not None:
-            out[column] = json.dumps(out[column], sort_keys=True)
+            out[column] = _JSON.encode(out[column])
     if table == "jobs":
         out["cloud"] = int(bool(out.get("cloud")))
     return out

@@ -118,6 +118,7 @@ def compute_job(spec: JobSpec) -> ComputedJob:
         return ComputedJob(outcome, failure_records(spec, params, error), [])
     digest = spec.config_hash or config_hash(params)  # hashed once, by the plan
     public = stored_config(spec)  # once for both runs
+    stamp = now_iso()
     runs = [
         run_record(
             spec.job_id,
@@ -129,11 +130,13 @@ def compute_job(spec: JobSpec) -> ComputedJob:
             execution_time_ms=round(times[r.regime] * 1000),
             digest=digest,
             public=public,
+            stamp=stamp,
         )
         for r in (pair.passive, pair.active)
     ]
     metrics = [
-        metrics_record(spec.job_id, spec.job_num, r, pair) for r in (pair.passive, pair.active)
+        metrics_record(spec.job_id, spec.job_num, r, pair, stamp)
+        for r in (pair.passive, pair.active)
     ]
     outcome = JobOutcome(
         spec.job_num,

@@ -159,9 +159,11 @@ def run_record(
     error: str | None = None,
     digest: str | None = None,
     public: dict[str, Any] | None = None,
+    stamp: str | None = None,
 ) -> RunRecord:
     """``digest``: the config hash if already known (both runs of a pair share it); ``public``:
-    likewise ``public_config(config)``."""
+    likewise ``public_config(config)``; ``stamp``: the time the rows are made (``now_iso``)."""
+    stamp = stamp or now_iso()
     return RunRecord(
         run_id=run_id(job_id, job_num, regime),
         job_id=job_id,
@@ -177,12 +179,16 @@ def run_record(
         config_hash=digest or config_hash(params),
         execution_time_ms=execution_time_ms,
         error=redact(error) if error else None,
-        completed_at=now_iso() if status in ("completed", "failed") else None,
+        created_at=stamp,
+        completed_at=stamp if status in ("completed", "failed") else None,
     )
 
 
-def metrics_record(job_id: str, job_num: int, result: RunResult, pair: PairResult) -> MetricsRecord:
-    """One run's metrics row; both rows of a pair carry the pair's trading effect."""
+def metrics_record(
+    job_id: str, job_num: int, result: RunResult, pair: PairResult, stamp: str | None = None
+) -> MetricsRecord:
+    """One run's metrics row; both rows of a pair carry the pair's trading effect. ``stamp``:
+    the time the rows are made (``now_iso``)."""
     raw = result.to_dict()
     raw["trading_effect"] = pair.trading_effect
     raw["trading_relief_ratio"] = pair.trading_relief_ratio
@@ -199,6 +205,7 @@ def metrics_record(job_id: str, job_num: int, result: RunResult, pair: PairResul
         total_trades=result.n_trades if active else None,
         total_trade_volume=result.trade_volume_cash if active else None,
         raw_metrics=raw,
+        created_at=stamp or now_iso(),
     )
 
 
