@@ -85,13 +85,12 @@ def report(label: str, jobs: int, workers: int, wall: float, model: float, rss: 
     )
 
 
-OVERHEAD_CASES_ALL = (  # (label, axis, small, large)
+OVERHEAD_CASES = (  # (label, axis, small, large)
     ("small sweeps, a cell per pair", "kappa", 400, 4000),
     ("small sweeps, one cell of seeds", "seed", 400, 4000),
     ("large sweeps, a cell per pair", "kappa", 12_000, 24_000),
     ("large sweeps, one cell of seeds", "seed", 12_000, 24_000),
 )
-OVERHEAD_CASES = [c for c in OVERHEAD_CASES_ALL if os.environ.get("CASES", "") in c[0]]
 BASELINE = "d3e80c0"
 FOUR_HUNDRED = ["-m", "kappa=0.5,1,2,4", "seed=range(1,101)"]
 
@@ -159,14 +158,14 @@ def _overhead_child(pairs: int, axis: str, extra: list[str]) -> None:
     print(json.dumps(parts))
 
 
-def overhead(repeat: int, extra: list[str]) -> None:
+def overhead(repeat: int, extra: list[str], only: str = "") -> None:
     import json
 
     print(
         f"sweep overhead per pair, model cached, {' '.join(extra) or 'default launcher'}: "
         f"the slope between two sizes, {repeat} repetition(s)"
     )
-    for label, axis, small, large in OVERHEAD_CASES:
+    for label, axis, small, large in (c for c in OVERHEAD_CASES if only in c[0]):
         print(f"{label} ({axis}=range(…), {small:,} → {large:,} pairs):")
         for rep in range(repeat):
             got = {}
@@ -255,13 +254,16 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=1, help="repetitions of --overhead")
     parser.add_argument(
+        "--cases", default="", metavar="TEXT", help="--overhead: only the cases naming TEXT"
+    )
+    parser.add_argument(
         "--four-hundred", action="store_true", help="the 400-pair sweep against the baseline"
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of --four-hundred")
     parser.add_argument("--baseline", default=BASELINE, metavar="REV", help="for --four-hundred")
     args, extra = parser.parse_known_args()
     if args.overhead:
-        overhead(args.repeat, extra)
+        overhead(args.repeat, extra, args.cases)
         return
     if args.four_hundred:
         four_hundred(args.rounds, args.baseline)
