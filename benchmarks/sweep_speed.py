@@ -148,7 +148,11 @@ def _overhead_child(pairs: int, axis: str, extra: list[str]) -> None:
         bilancio_main()
     except SystemExit as err:
         if err.code:
+            shutil.rmtree(work)
             raise
+    except BaseException:
+        shutil.rmtree(work)
+        raise
     parts["total"] = time.perf_counter() - tic
     parts["run (rows, writes, progress)"] -= parts["model"]
     files = [p for p in (work / "multirun").rglob("*")]
@@ -247,7 +251,9 @@ def main() -> None:
     if sys.argv[1:2] == ["--overhead-child"]:
         _overhead_child(int(sys.argv[2]), sys.argv[3], sys.argv[4:])
         return
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="skip the 10,000-job sweep")
     parser.add_argument(
         "--overhead", action="store_true", help="the sweep's own cost per pair, model cached"

@@ -338,3 +338,12 @@ def test_summaries_of_a_large_job_take_memory_that_does_not_grow_with_it(tmp_pat
 
     small, large = peak(1_500), peak(6_000)
     assert (large - small) / 4_500 < 1024, (small, large)
+
+
+def test_the_table_says_each_only_of_several_cells() -> None:
+    from bilancio.analysis.tables import describe_cells
+
+    runs = _runs({(1.0, 1.0): [(0.5, 0.4), (0.6, 0.6), (0.7, 0.2)]})
+    assert describe_cells(cell_rows("j", runs)) == "1 cell, 3 seeds"
+    two = _runs({(1.0, 1.0): [(0.5, 0.4)] * 3, (0.5, 1.0): [(0.9, 0.5)] * 3})
+    assert describe_cells(cell_rows("j", two)) == "2 cells (κ), 3 seeds each"

@@ -56,8 +56,9 @@ def describe_cells(cells: Sequence[dict[str, Any]]) -> str:
     """'6 cells (κ × μ), 8 seeds each' — what the rows of the table are."""
     swept = swept_parameters(cells)
     sizes = sorted({int(c.get("n_pairs") or 0) for c in cells})
+    each = " each" if len(cells) > 1 else ""
     seeds = (
-        f"{sizes[0]} seed{'s' if sizes[0] != 1 else ''} each"
+        f"{sizes[0]} seed{'s' if sizes[0] != 1 else ''}{each}"
         if len(sizes) == 1
         else f"{sizes[0]}–{sizes[-1]} seeds each"
     )
