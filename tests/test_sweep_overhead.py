@@ -261,6 +261,10 @@ def test_a_section_is_compared_again_when_it_changes_in_place_or_a_secret_appear
     assert "pw-not-yet-known" in str(config_difference(base, config))
     monkeypatch.setenv("BILANCIO_DATABASE_URL", "postgresql://u:pw-not-yet-known@h/db")
     assert "pw-not-yet-known" not in str(config_difference(base, config))
+    market["t"] = (1,)
+    assert [type(x) for x in config_difference(base, config)["set"]["market.t"]] == [int]
+    market["t"] = (1.0,)
+    assert [type(x) for x in config_difference(base, config)["set"]["market.t"]] == [float]
 
 
 def test_a_full_config_is_read_as_it_is_and_a_changed_base_is_refused() -> None:

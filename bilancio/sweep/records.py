@@ -374,6 +374,8 @@ def _copy_plain(value: Any) -> Any:
         return {k: _copy_plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_copy_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copy_plain(v) for v in value)
     return value
 
 
@@ -383,7 +385,7 @@ def _alike(a: Any, b: Any) -> bool:
         return False
     if type(a) is dict:
         return a.keys() == b.keys() and all(_alike(v, b[k]) for k, v in a.items())
-    if type(a) is list:
+    if type(a) is list or type(a) is tuple:
         return len(a) == len(b) and all(_alike(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
