@@ -158,7 +158,16 @@ class MarketParams:
         )
 
 
-_ALLOWED: dict[type, frozenset[str]] = {}  # a nested class's field names
+_NAMES: dict[type, tuple[str, ...]] = {}  # a parameter class's field names
+
+
+def _names_of(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 _MADE: dict[tuple[type, str], Any] = {}  # nested parameter objects made from mappings
 
 
@@ -167,10 +176,8 @@ def _nested(name: str, value: Any, cls: type) -> Any:
     if isinstance(value, cls):
         return value
     if isinstance(value, Mapping):
-        allowed = _ALLOWED.get(cls)
-        if allowed is None:
-            allowed = _ALLOWED[cls] = frozenset(f.name for f in fields(cls))
-        unknown = sorted(set(value) - allowed)
+        allowed = _names_of(cls)
+        unknown = sorted(set(value).difference(allowed))
         if unknown:
             raise ParameterError(
                 f"{name}.{unknown[0]}",
@@ -239,24 +246,17 @@ class ModelParams:
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
-        names = _NAMES.get(cls)
-        if names is None:
-            names = _NAMES[cls] = tuple(f.name for f in fields(cls))
-        return names
+        return _names_of(cls)
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
-    names = _NAMES.get(type(obj))
-    if names is None:
-        names = _NAMES[type(obj)] = tuple(f.name for f in fields(obj))
     out = {}
-    for name in names:
+    for name in _names_of(type(obj)):
         value = getattr(obj, name)
         out[name] = _as_dict(value) if type(value) in _NESTED else value
     return out
 
 
-_NAMES: dict[type, tuple[str, ...]] = {}
 _NESTED = (Spreads, RiskParams, MarketParams)
 
 

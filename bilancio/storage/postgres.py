@@ -64,6 +64,10 @@ NOTE_EVERY = 5.0  # seconds between two "not answering" notes on stderr
 OPEN_ATTEMPTS = 2  # tries of the first connection of a store
 URGENT_S = 5.0  # a stopping sweep's last writes wait no longer than this
 PAGE_PAIRS = 5000  # job numbers read at a time by iter_job_runs
+RUNS_WITH_METRICS = (  # a run's row with its metrics' columns (followed by the join)
+    "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, m.time_to_stability, "
+    "m.trading_effect, m.total_trades, m.total_trade_volume, m.raw_metrics FROM runs r"
+)
 
 
 def worst_case_wait(timeout: float = DEFAULT_TIMEOUT, retries: int = RETRIES) -> float:
@@ -466,9 +470,7 @@ class PostgresStore:
 
     def completed_by_hash(self, hashes: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
         rows = self._query(
-            "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, "
-            "m.time_to_stability, m.trading_effect, m.total_trades, m.total_trade_volume, "
-            "m.raw_metrics FROM runs r JOIN metrics m ON m.run_id = r.run_id "
+            f"{RUNS_WITH_METRICS} JOIN metrics m ON m.run_id = r.run_id "
             "WHERE r.status = 'completed' AND r.config_hash = ANY(%s)",
             (sorted(hashes),),
         )
@@ -523,9 +525,7 @@ class PostgresStore:
     def job_runs(self, job_id: str, first_pairs: int | None = None) -> list[dict[str, Any]]:
         limit = "" if first_pairs is None else f" AND r.job_num < {int(first_pairs)}"
         runs = self._query(
-            "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, "
-            "m.time_to_stability, m.trading_effect, m.total_trades, m.total_trade_volume, "
-            "m.raw_metrics FROM runs r LEFT JOIN metrics m ON m.run_id = r.run_id "
+            f"{RUNS_WITH_METRICS} LEFT JOIN metrics m ON m.run_id = r.run_id "
             f"WHERE r.job_id = %s{limit} ORDER BY r.job_num, r.regime DESC",
             (job_id,),
         )
@@ -543,9 +543,7 @@ class PostgresStore:
         pages.append(("r.job_num IS NULL", (job_id,)))
         for where, params in pages:
             runs = self._query(
-                "SELECT r.*, m.delta_total, m.phi_total, m.n_defaults, m.n_clears, "
-                "m.time_to_stability, m.trading_effect, m.total_trades, m.total_trade_volume, "
-                "m.raw_metrics FROM runs r LEFT JOIN metrics m ON m.run_id = r.run_id "
+                f"{RUNS_WITH_METRICS} LEFT JOIN metrics m ON m.run_id = r.run_id "
                 f"WHERE r.job_id = %s AND {where} ORDER BY r.job_num, r.regime DESC",
                 params,
             )

@@ -286,22 +286,18 @@ class SQLiteStore:
         job["events"] = [_decode("job_events", dict(e)) for e in events]
         return job
 
-    @_guarded
     def job_runs(self, job_id: str, first_pairs: int | None = None) -> list[dict[str, Any]]:
-        limit = "" if first_pairs is None else f" AND r.job_num < {int(first_pairs)}"
-        rows = self._db.execute(
-            f"{RUNS_WITH_METRICS} LEFT JOIN metrics m ON m.run_id = r.run_id "
-            f"WHERE r.job_id = ?{limit} ORDER BY r.job_num, r.regime DESC",
-            (job_id,),
-        )
-        return with_full_configs([_decoded_run(r) for r in rows], self._job_config)
+        return list(self.iter_job_runs(job_id, first_pairs))
 
-    def iter_job_runs(self, job_id: str) -> Iterator[dict[str, Any]]:
+    def iter_job_runs(
+        self, job_id: str, first_pairs: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         """One query, its rows fetched ``PAGE_ROWS`` at a time."""
+        limit = "" if first_pairs is None else f" AND r.job_num < {int(first_pairs)}"
         try:
             rows = self._db.execute(
                 f"{RUNS_WITH_METRICS} LEFT JOIN metrics m ON m.run_id = r.run_id "
-                "WHERE r.job_id = ? ORDER BY r.job_num, r.regime DESC",
+                f"WHERE r.job_id = ?{limit} ORDER BY r.job_num, r.regime DESC",
                 (job_id,),
             )
             while page := rows.fetchmany(PAGE_ROWS):

@@ -26,7 +26,7 @@ from bilancio.config import params_from_config, record_trades, unknown_key_in
 from bilancio.model import ModelParams, ParameterError
 from bilancio.sweep.job import JobSpec
 from bilancio.sweep.progress import Progress
-from bilancio.sweep.records import config_hash
+from bilancio.sweep.records import config_hash, plain_copy
 
 SWEPT = ("kappa", "concentration", "mu", "outside_mid_ratio", "seed")  # jobs row columns
 
@@ -585,15 +585,6 @@ def _bad_value(key: str, value: Any, err: OmegaConfBaseException) -> str:
     return f"invalid {key}={value!r}: allowed {allowed(key)}"
 
 
-def _copy(node: Any) -> Any:
-    """A copy of a plain config (dicts, lists, scalars); several times faster than deepcopy."""
-    if isinstance(node, dict):
-        return {k: _copy(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_copy(v) for v in node]
-    return node
-
-
 def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
     """Set ``dotted`` in ``config``, copying the sections on its path rather than editing
     them: a job's config shares every section it does not change with the plan's base."""
@@ -601,7 +592,7 @@ def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
     node = config
     for p in parents:
         node[p] = node = dict(node[p])
-    node[leaf] = _copy(value)
+    node[leaf] = plain_copy(value)
 
 
 def _validate(config: dict[str, Any], overrides: tuple[str, ...]) -> ModelParams:

@@ -3,7 +3,6 @@ and the run and metrics records of a pair."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -50,45 +49,11 @@ def normalise(value: Any) -> Any:
 def config_hash(params: ModelParams) -> str:
     """SHA-256 of the canonical JSON of the model parameters plus the model version."""
     canonical = json.dumps(
-        {"model_version": MODEL_VERSION, "params": _canonical(params)},
+        {"model_version": MODEL_VERSION, "params": normalise(params.to_dict())},
         sort_keys=True,
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-_NESTED_CANONICAL: dict[int, tuple[Any, Any]] = {}  # id → (frozen parameter object, canonical)
-
-
-def _canonical(value: Any) -> Any:
-    """``normalise(dataclasses.asdict(value))`` without asdict's deep copy of every value (the
-    hash of each job was a large part of planning a sweep). The nested parameter objects
-    (frozen, and shared by the jobs of a sweep: ModelParams makes one per distinct market)
-    are worked out once each."""
-    kind = type(value)
-    if kind is float:
-        return normalise(value)
-    if hasattr(kind, "__dataclass_fields__"):
-        nested = kind is not ModelParams and kind.__dataclass_params__.frozen
-        if nested:
-            known = _NESTED_CANONICAL.get(id(value))
-            if known is not None and known[0] is value:
-                return known[1]
-        names = _FIELD_NAMES.get(kind)
-        if names is None:
-            names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
-        out = {name: _canonical(getattr(value, name)) for name in names}
-        if nested:
-            if len(_NESTED_CANONICAL) >= 256:
-                _NESTED_CANONICAL.clear()
-            _NESTED_CANONICAL[id(value)] = (value, out)  # kept, so the id stays its own
-        return out
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    return normalise(value)
 
 
 DEPLOYED_VERSION = "BILANCIO_DEPLOYED_CODE_VERSION"  # set in the Modal image (modal_app.py)
@@ -277,7 +242,7 @@ class JobBase:
     sections: dict[tuple[str, int], tuple[Any, Any, tuple[str, ...], _Part]] = field(
         default_factory=dict, compare=False, repr=False
     )
-    tops: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    _tops: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, stored: Any) -> JobBase | None:
@@ -285,11 +250,16 @@ class JobBase:
         flat = _flat(stored) if isinstance(stored, dict) else None
         return None if flat is None else cls(stored, config_digest(stored), flat)
 
+    @property
+    def tops(self) -> dict[str, list[str]]:
+        """The flat keys grouped by their top-level key (grouped on first use)."""
+        if not self._tops and self.flat:
+            for key in self.flat:
+                self._tops.setdefault(key.split(".", 1)[0], []).append(key)
+        return self._tops
+
     def under(self, top: str) -> list[str]:
         """The flat keys of the top-level key ``top``."""
-        if not self.tops and self.flat:
-            for key in self.flat:
-                self.tops.setdefault(key.split(".", 1)[0], []).append(key)
         return self.tops.get(top, [])
 
 
@@ -305,7 +275,6 @@ def config_difference(base: JobBase, config: dict[str, Any]) -> dict[str, Any]:
     secrets = tuple(known_secrets())
     changed: dict[str, Any] = {}
     unset: list[str] = []
-    known = base.flat
     for top, value in config.items():
         if not isinstance(top, str) or "." in top:
             return public_config(config)
@@ -316,16 +285,11 @@ def config_difference(base: JobBase, config: dict[str, Any]) -> dict[str, Any]:
             changed.update(part[0])
             unset.extend(part[1])
             continue
-        # a leaf at the top (most model parameters): compared here, as _section_difference would
-        if top not in _SECRET_PATHS and not (top in known and _same(known[top], value)):
-            if top in SECRET_SETTINGS:
-                value = None if value is None else "<redacted>"
-            elif isinstance(value, str | list | tuple | dict):
-                value = scrub(value, top, list(secrets))
-            if top not in known or not _same(known[top], value):
-                changed[top] = value
+        # a leaf at the top (most model parameters): compared here
+        differs, stored = _stored_change(base.flat, top, value, secrets)
+        if differs:
+            changed[top] = stored
         unset.extend(k for k in base.under(top) if k != top and k not in _SECRET_PATHS)
-    base.under("")  # (grouped once)
     for top in base.tops.keys() - config.keys():
         unset.extend(k for k in base.under(top) if k not in _SECRET_PATHS)
     return {DIFF_MARK: base.digest, "set": changed, "unset": sorted(unset)}
@@ -345,16 +309,9 @@ def _section_difference(
         return None
     changed: dict[str, Any] = {}
     for key, item in flat.items():
-        if key in _SECRET_PATHS:
-            continue  # never stored (public_config drops it)
-        if key in base.flat and _same(base.flat[key], item):
-            continue
-        if key in SECRET_SETTINGS:
-            item = None if item is None else "<redacted>"
-        elif isinstance(item, str | list | tuple | dict):
-            item = scrub(item, key, list(secrets))
-        if key not in base.flat or not _same(base.flat[key], item):
-            changed[key] = item
+        differs, stored = _stored_change(base.flat, key, item, secrets)
+        if differs:
+            changed[key] = stored
     unset = [
         k
         for k in base.under(top)
@@ -365,17 +322,33 @@ def _section_difference(
     part = (changed, unset)
     if len(base.sections) >= _SECTIONS_KEPT:
         base.sections.clear()
-    base.sections[memo] = (value, _copy_plain(value), secrets, part)  # the object kept alive
+    base.sections[memo] = (value, plain_copy(value), secrets, part)  # the object kept alive
     return part
 
 
-def _copy_plain(value: Any) -> Any:
+def _stored_change(
+    known: dict[str, Any], key: str, item: Any, secrets: tuple[str, ...]
+) -> tuple[bool, Any]:
+    """Whether the public value of the flat ``key`` differs from the job's stored one
+    (``known``), and that value (secret settings redacted, credentials scrubbed)."""
+    if key in _SECRET_PATHS or (key in known and _same(known[key], item)):
+        return False, None  # a secret path is never stored (public_config drops it)
+    if key in SECRET_SETTINGS:
+        item = None if item is None else "<redacted>"
+    elif isinstance(item, str | list | tuple | dict):
+        item = scrub(item, key, list(secrets))
+    return key not in known or not _same(known[key], item), item
+
+
+def plain_copy(value: Any) -> Any:
+    """A copy of a plain config (dicts, lists, tuples, scalars); several times faster than
+    deepcopy."""
     if isinstance(value, dict):
-        return {k: _copy_plain(v) for k, v in value.items()}
+        return {k: plain_copy(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy_plain(v) for v in value]
+        return [plain_copy(v) for v in value]
     if isinstance(value, tuple):
-        return tuple(_copy_plain(v) for v in value)
+        return tuple(plain_copy(v) for v in value)
     return value
 
 
